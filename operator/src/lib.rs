@@ -1,0 +1,3 @@
+//! herd-operator: reconciles StatelessServices into the Kubernetes objects that run them.
+
+pub mod crd;

@@ -1,0 +1,1 @@
+//! Helpers for herd's kind end-to-end suite.
