@@ -1,3 +1,4 @@
 //! herd-operator: reconciles StatelessServices into the Kubernetes objects that run them.
 
 pub mod crd;
+pub mod resources;
