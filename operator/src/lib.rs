@@ -3,3 +3,4 @@
 pub mod crd;
 pub mod resources;
 pub mod traffic;
+pub mod validation;
