@@ -121,18 +121,24 @@ pub fn validate(manifest: &Value) -> Result<StatelessService, Vec<FieldError>> {
 }
 
 fn check_type_meta(object: &Map<String, Value>, errors: &mut Vec<FieldError>) {
+    let api_version = object.get("apiVersion").and_then(Value::as_str);
     match object.get("kind").and_then(Value::as_str) {
         Some(KIND) => {}
-        Some(other) => errors.push(FieldError::new(
-            "kind",
-            format!("is {other:?}, expected {KIND:?}"),
-        )),
+        // Another kind gets one error saying what it is; its apiVersion is beside the point.
+        Some(other) => {
+            let of = api_version.map(|v| format!(" of {v}")).unwrap_or_default();
+            errors.push(FieldError::new(
+                "kind",
+                format!("is {other:?}{of}; only {KIND} ({API_VERSION}) manifests are accepted"),
+            ));
+            return;
+        }
         None => errors.push(FieldError::new(
             "kind",
             format!("Required value: must be {KIND:?}"),
         )),
     }
-    match object.get("apiVersion").and_then(Value::as_str) {
+    match api_version {
         Some(API_VERSION) => {}
         Some(other) => errors.push(FieldError::new(
             "apiVersion",

@@ -386,7 +386,7 @@ fn type_and_object_metadata_are_checked() {
     wrong_kind["kind"] = json!("Deployment");
     assert_eq!(
         errors_of(&wrong_kind)[0].to_string(),
-        "kind: is \"Deployment\", expected \"StatelessService\""
+        "kind: is \"Deployment\" of herd.dev/v1alpha1; only StatelessService (herd.dev/v1alpha1) manifests are accepted"
     );
 
     let mut wrong_version = manifest(json!({}));

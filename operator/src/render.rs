@@ -1,0 +1,212 @@
+//! `herd-operator render`: StatelessService manifests in, the children herd would apply out, as YAML.
+
+use std::io::{Read, Write};
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::resources::{self, Children};
+use crate::validation;
+
+/// One StatelessService manifest that passed admission and built, with where it came from.
+struct Rendered {
+    document: usize,
+    key: (Option<String>, Option<String>),
+    children: Children,
+}
+
+/// Renders every StatelessService in the YAML stream `input`. Errors are complete lines like
+/// `examples/bad.yaml: document 2: spec.autoscaling.minReplicas: minReplicas must be <= maxReplicas`; any error
+/// in any document fails the whole stream, so nothing half-rendered reaches `kubectl apply`.
+pub fn render(source: &str, input: &str) -> Result<Vec<Children>, Vec<String>> {
+    let mut rendered: Vec<Rendered> = Vec::new();
+    let mut errors = Vec::new();
+    for (index, document) in serde_yaml::Deserializer::from_str(input).enumerate() {
+        let number = index + 1;
+        let at = |what: &dyn std::fmt::Display| format!("{source}: document {number}: {what}");
+        let manifest = match Value::deserialize(document) {
+            Ok(Value::Null) => continue,
+            Ok(manifest) => manifest,
+            Err(e) => {
+                // The parser cannot resynchronize after a syntax error, so later documents are unreadable too.
+                errors.push(at(&format!("not valid YAML: {e}")));
+                break;
+            }
+        };
+        let ss = match validation::validate(&manifest) {
+            Ok(ss) => ss,
+            Err(field_errors) => {
+                errors.extend(field_errors.iter().map(|e| at(e)));
+                continue;
+            }
+        };
+        let key = (ss.metadata.namespace.clone(), ss.metadata.name.clone());
+        if let Some(first) = rendered.iter().find(|r| r.key == key) {
+            errors.push(at(&format!(
+                "metadata.name: {:?} repeats document {}; their children would overwrite each other",
+                key.1.unwrap_or_default(),
+                first.document
+            )));
+            continue;
+        }
+        match resources::build(&ss) {
+            Ok(children) => rendered.push(Rendered {
+                document: number,
+                key,
+                children,
+            }),
+            Err(invalid) => errors.push(at(&invalid)),
+        }
+    }
+    if errors.is_empty() {
+        Ok(rendered.into_iter().map(|r| r.children).collect())
+    } else {
+        Err(errors)
+    }
+}
+
+/// The children as one YAML stream: per StatelessService its Deployment, Service, HPA and PDB.
+pub fn to_yaml_stream(all: &[Children]) -> Result<String, serde_yaml::Error> {
+    let mut out = String::new();
+    for children in all {
+        // Destructured without `..` so a new kind of child cannot be left out of the output.
+        let Children {
+            deployment,
+            service,
+            hpa,
+            pdb,
+        } = children;
+        out.push_str("---\n");
+        out.push_str(&serde_yaml::to_string(deployment)?);
+        out.push_str("---\n");
+        out.push_str(&serde_yaml::to_string(service)?);
+        if let Some(hpa) = hpa {
+            out.push_str("---\n");
+            out.push_str(&serde_yaml::to_string(hpa)?);
+        }
+        if let Some(pdb) = pdb {
+            out.push_str("---\n");
+            out.push_str(&serde_yaml::to_string(pdb)?);
+        }
+    }
+    Ok(out)
+}
+
+/// The CLI: reads each of `files` (`-` is stdin), writes the rendered stream to `out` or every error to
+/// `err`. Returns whether everything rendered.
+pub fn run(files: &[String], stdin: &mut dyn Read, out: &mut dyn Write, err: &mut dyn Write) -> bool {
+    let mut all = Vec::new();
+    let mut errors = Vec::new();
+    for file in files {
+        let (source, text) = if file == "-" {
+            let mut text = String::new();
+            ("<stdin>", stdin.read_to_string(&mut text).map(|_| text))
+        } else {
+            (file.as_str(), std::fs::read_to_string(file))
+        };
+        match text {
+            Ok(text) => match render(source, &text) {
+                Ok(children) => all.extend(children),
+                Err(file_errors) => errors.extend(file_errors),
+            },
+            Err(e) => errors.push(format!("{source}: cannot read: {e}")),
+        }
+    }
+    if errors.is_empty() {
+        match to_yaml_stream(&all) {
+            Ok(yaml) => return out.write_all(yaml.as_bytes()).and_then(|()| out.flush()).is_ok(),
+            Err(e) => errors.push(format!("cannot write the children as YAML: {e}")),
+        }
+    }
+    for line in errors {
+        // Nothing more can be done when stderr itself fails; the exit status still reports the failure.
+        let _ = writeln!(err, "{line}");
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str =
+        "apiVersion: herd.dev/v1alpha1\nkind: StatelessService\nmetadata: {name: web}\nspec: {image: web}\n";
+
+    #[test]
+    fn empty_documents_are_skipped_and_indices_count_every_document() {
+        let input = format!("---\n---\n{GOOD}---\napiVersion: v1\nkind: ConfigMap\nmetadata: {{name: x}}\n");
+        let errors = render("in.yaml", &input).unwrap_err();
+        assert_eq!(
+            errors,
+            vec![
+                "in.yaml: document 3: kind: is \"ConfigMap\" of v1; only StatelessService (herd.dev/v1alpha1) \
+                 manifests are accepted"
+                    .to_string()
+            ]
+        );
+        assert_eq!(
+            render("in.yaml", &format!("---\n{GOOD}\n---\n")).unwrap().len(),
+            1
+        );
+    }
+
+    #[test]
+    fn build_errors_carry_the_document_and_field() {
+        let bad = GOOD.replace("image: web", "image: web, resources: {limits: {cpu: lots}}");
+        let errors = render(
+            "in.yaml",
+            &format!("{GOOD}---\n{}", bad.replace("name: web", "name: api")),
+        )
+        .unwrap_err();
+        assert_eq!(errors.len(), 1);
+        assert!(
+            errors[0]
+                .starts_with("in.yaml: document 2: spec.resources.limits.cpu: \"lots\" is not a quantity"),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn a_repeated_name_is_an_error() {
+        let errors = render("in.yaml", &format!("{GOOD}---\n{GOOD}")).unwrap_err();
+        assert!(
+            errors[0].starts_with("in.yaml: document 2: metadata.name: \"web\" repeats document 1"),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn broken_yaml_is_reported_not_panicked_on() {
+        let errors = render("in.yaml", "spec: [unclosed\n").unwrap_err();
+        assert!(
+            errors[0].starts_with("in.yaml: document 1: not valid YAML"),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn output_stream_lists_every_child_in_order() {
+        let scaled = GOOD.replace(
+            "image: web",
+            "image: web, autoscaling: {enabled: true, targetRequestsPerSecond: 5}",
+        );
+        let yaml = to_yaml_stream(&render("in.yaml", &scaled).unwrap()).unwrap();
+        let kinds: Vec<String> = serde_yaml::Deserializer::from_str(&yaml)
+            .map(|d| {
+                Value::deserialize(d).unwrap()["kind"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                "Deployment",
+                "Service",
+                "HorizontalPodAutoscaler",
+                "PodDisruptionBudget"
+            ]
+        );
+    }
+}
