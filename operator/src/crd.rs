@@ -9,15 +9,19 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-/// CEL: an int-or-string is a non-negative integer or a percentage `N%` with N in 0..=100.
-/// `string(self) == self` holds only for strings, so `"5"` (a string without `%`) is rejected as the API server
-/// rejects it in a Deployment; `type(self)` would say this more directly but kube-cel cannot evaluate it.
+/// CEL: an int-or-string is a non-negative integer or a percentage `N%` with N in 0..=100. The rule reads
+/// the value through `string(self)` so it evaluates the same for ints and strings on every CEL engine; it
+/// cannot tell `5` from `"5"`, so the builders reject a digits-only string (`InvalidSpec`).
 macro_rules! int_or_percent_rule {
     ($field:literal) => {
         Rule::new(
-            "string(self) == self ? (self.matches('^[0-9]{1,3}%$') && int(self.substring(0, self.size() - 1)) <= 100) : int(self) >= 0",
+            "string(self).matches('^[0-9]+%?$') && (!string(self).endsWith('%') || \
+             int(string(self).substring(0, string(self).size() - 1)) <= 100)",
         )
-        .message(concat!($field, " must be a non-negative integer or a percentage between 0% and 100%"))
+        .message(concat!(
+            $field,
+            " must be a non-negative integer or a percentage between 0% and 100%"
+        ))
     };
 }
 
@@ -116,9 +120,11 @@ pub struct StatelessServiceSpec {
     #[x_kube(validation = Rule::new("self >= 1 && self <= 65535").message("port must be between 1 and 65535"))]
     pub port: i32,
 
-    /// Environment variables of the container (core/v1 EnvVar).
+    /// Environment variables of the container (core/v1 EnvVar). Names are unique; server-side apply merges
+    /// entries by name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 512))]
+    #[x_kube(merge_strategy = ListMerge::Map(vec!["name".into()]))]
     pub env: Option<Vec<EnvVar>>,
 
     /// Sources (ConfigMaps, Secrets) whose keys become environment variables (core/v1 EnvFromSource).
@@ -616,7 +622,7 @@ mod tests {
     }
 
     #[test]
-    fn int_or_percent_rule_tells_numbers_from_strings() {
+    fn int_or_percent_rule_accepts_counts_and_percentages_only() {
         let crd = serde_json::to_value(StatelessService::crd()).unwrap();
         let schema = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"];
         let check = |surge: serde_json::Value| {
@@ -634,7 +640,7 @@ mod tests {
         }
         for bad in [
             serde_json::json!(-1),
-            serde_json::json!("5"),
+            serde_json::json!("5 %"),
             serde_json::json!("101%"),
             serde_json::json!("x%"),
         ] {

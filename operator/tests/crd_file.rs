@@ -104,3 +104,76 @@ fn conditions_merge_by_type_under_server_side_apply() {
         serde_json::json!(["type"])
     );
 }
+
+/// Every CEL rule, where it sits in the schema: (path, rule).
+fn cel_rules(path: &str, schema: &Value, found: &mut Vec<(String, String, Value)>) {
+    for rule in schema["x-kubernetes-validations"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        found.push((
+            path.to_string(),
+            rule["rule"].as_str().unwrap().to_string(),
+            schema.clone(),
+        ));
+    }
+    for (name, property) in schema["properties"].as_object().into_iter().flatten() {
+        cel_rules(&format!("{path}.{name}"), property, found);
+    }
+    if schema["items"].is_object() {
+        cel_rules(&format!("{path}[]"), &schema["items"], found);
+    }
+}
+
+/// The API server refuses a CRD whose rules use variables outside `self` or may blow the cost budget.
+#[test]
+fn cel_rules_stay_in_scope_and_within_the_cost_budget() {
+    let crd = crd_json();
+    let mut rules = Vec::new();
+    cel_rules(
+        "",
+        &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"],
+        &mut rules,
+    );
+    assert!(
+        rules.len() >= 25,
+        "expected every rule of the contract, found {}",
+        rules.len()
+    );
+    for (path, rule, schema) in &rules {
+        let compiled = kube_cel::compile_schema(schema);
+        let warnings = kube_cel::analyze_rule(rule, &compiled, kube_cel::ScopeContext::CrdValidation);
+        assert!(warnings.is_empty(), "{path}: {rule}: {warnings:?}");
+        assert!(
+            kube_cel::cel::Program::compile(rule).is_ok(),
+            "{path}: {rule} does not compile"
+        );
+    }
+}
+
+/// The checked-in CRD must itself be a valid apiextensions.k8s.io/v1 object for Kubernetes 1.33.
+#[test]
+fn checked_in_crd_passes_kubernetes_validate() {
+    let tool = std::process::Command::new("kubernetes-validate")
+        .arg("--version")
+        .output();
+    if !tool.as_ref().is_ok_and(|o| o.status.success()) {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "kubernetes-validate is missing but CI is set: install it with `pip install kubernetes-validate`"
+        );
+        eprintln!("SKIPPED: kubernetes-validate is not installed (pip install kubernetes-validate)");
+        return;
+    }
+    let check = std::process::Command::new("kubernetes-validate")
+        .args(["-k", "1.33.0", "--strict", CRD_FILE])
+        .output()
+        .unwrap();
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr)
+    );
+    assert!(check.status.success() && report.contains("passed"), "{report}");
+}

@@ -154,7 +154,7 @@ fn cel_cases() -> Vec<(&'static str, Value, Value, &'static str, &'static str)> 
         (
             "maxSurge well-formed",
             json!({"rollout": {"maxSurge": "100%"}}),
-            json!({"rollout": {"maxSurge": "25"}}),
+            json!({"rollout": {"maxSurge": "2.5%"}}),
             "spec.rollout.maxSurge",
             "maxSurge must be a non-negative integer or a percentage",
         ),
@@ -358,6 +358,11 @@ fn structural_errors_name_the_field() {
             "at most 64 items",
         ),
         (json!({"image": null}), "spec.image", "Required value"),
+        (
+            json!({"env": [{"name": "A", "value": "1"}, {"name": "A", "value": "2"}]}),
+            "spec.env[1]",
+            "Duplicate value",
+        ),
     ];
     for (spec, field, message) in cases {
         let errors = errors_of(&manifest(spec.clone()));

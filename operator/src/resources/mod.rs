@@ -13,6 +13,7 @@ use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::Resource;
 
 use crate::crd::StatelessService;
@@ -60,12 +61,45 @@ pub fn build(ss: &StatelessService) -> Result<Children, InvalidSpec> {
     // Children are named like the StatelessService and a Service name must be an RFC 1035 label.
     labels::check_dns1035_label(name)
         .map_err(|e| InvalidSpec::new("metadata.name", format!("{name:?} {e} (it names the Service)")))?;
+    check_percent_strings(ss)?;
     Ok(Children {
         deployment: deployment::build(ss, name)?,
         service: service::build(ss, name),
         hpa: hpa::build(ss, name)?,
         pdb: pdb::build(ss, name),
     })
+}
+
+/// Deployments and PDBs read a string int-or-string only as a percentage; the CEL rule cannot tell `"5"` from
+/// `5`, so a digits-only string is caught here.
+fn check_percent_strings(ss: &StatelessService) -> Result<(), InvalidSpec> {
+    let rollout = &ss.spec.rollout;
+    let disruption = ss.spec.disruption.as_ref();
+    let values = [
+        ("spec.rollout.maxSurge", Some(&rollout.max_surge)),
+        ("spec.rollout.maxUnavailable", Some(&rollout.max_unavailable)),
+        (
+            "spec.disruption.minAvailable",
+            disruption.and_then(|d| d.min_available.as_ref()),
+        ),
+        (
+            "spec.disruption.maxUnavailable",
+            disruption.and_then(|d| d.max_unavailable.as_ref()),
+        ),
+    ];
+    for (field, value) in values {
+        if let Some(IntOrString::String(text)) = value
+            && !text.ends_with('%')
+        {
+            return Err(InvalidSpec::new(
+                field,
+                format!(
+                    "{text:?} is a string without '%': write a number ({text}) or a percentage (\"{text}%\")"
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Metadata every child shares: the StatelessService's name and namespace, herd's labels and a controller
@@ -183,6 +217,24 @@ mod tests {
         assert_eq!(
             before.deployment.spec.unwrap().selector.match_labels.unwrap(),
             labels::selector_labels("web")
+        );
+    }
+
+    #[test]
+    fn a_digits_only_string_for_a_count_or_percentage_is_invalid() {
+        let err = build(&ss(json!({"image": "web:1", "rollout": {"maxSurge": "25"}}))).unwrap_err();
+        assert_eq!(err.field, "spec.rollout.maxSurge");
+        assert!(err.message.contains("(\"25%\")"), "{err}");
+        let err = build(&ss(
+            json!({"image": "web:1", "disruption": {"minAvailable": "1"}}),
+        ))
+        .unwrap_err();
+        assert_eq!(err.field, "spec.disruption.minAvailable");
+        assert!(
+            build(&ss(
+                json!({"image": "web:1", "disruption": {"minAvailable": "1%"}})
+            ))
+            .is_ok()
         );
     }
 }
