@@ -25,8 +25,8 @@ macro_rules! int_or_percent_rule {
     };
 }
 
-/// A stateless, horizontally scalable service that herd runs as a Deployment, a Service, a
-/// HorizontalPodAutoscaler and a PodDisruptionBudget.
+/// What to run and how: the container, its scaling, rollout, Service and disruption budget. herd runs it as a
+/// Deployment, a Service, a HorizontalPodAutoscaler and a PodDisruptionBudget.
 // clippy reads the repeated `type_ = ...` inside distinct `printcolumn(...)` entries as duplicated attributes.
 #[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
