@@ -177,3 +177,44 @@ fn checked_in_crd_passes_kubernetes_validate() {
     );
     assert!(check.status.success() && report.contains("passed"), "{report}");
 }
+
+/// The API server only accepts structural schemas: every node is typed (or int-or-string), with no `$ref`
+/// and no typed alternatives under anyOf/oneOf/allOf. A new field with an untagged enum or a recursive type
+/// would break this long before a cluster sees it.
+#[test]
+fn schema_is_structural() {
+    fn walk(path: &str, schema: &Value, problems: &mut Vec<String>) {
+        let int_or_string = schema["x-kubernetes-int-or-string"] == true;
+        let preserve = schema["x-kubernetes-preserve-unknown-fields"] == true;
+        if schema["type"].as_str().is_none() && !int_or_string && !preserve {
+            problems.push(format!("{path}: no type"));
+        }
+        if schema.get("$ref").is_some() {
+            problems.push(format!("{path}: $ref"));
+        }
+        for combinator in ["anyOf", "oneOf", "allOf", "not"] {
+            if schema.get(combinator).is_some() && !int_or_string {
+                problems.push(format!("{path}: {combinator}"));
+            }
+        }
+        if schema.get("properties").is_some() && schema["additionalProperties"].is_object() {
+            problems.push(format!("{path}: both properties and additionalProperties"));
+        }
+        for (name, property) in schema["properties"].as_object().into_iter().flatten() {
+            walk(&format!("{path}.{name}"), property, problems);
+        }
+        for child in ["items", "additionalProperties"] {
+            if schema[child].is_object() {
+                walk(&format!("{path}.{child}"), &schema[child], problems);
+            }
+        }
+    }
+    let crd = crd_json();
+    let mut problems = Vec::new();
+    walk(
+        "",
+        &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"],
+        &mut problems,
+    );
+    assert!(problems.is_empty(), "{problems:#?}");
+}
