@@ -1,29 +1,21 @@
-//! herd-shop: a stateless e-commerce API; any replica answers any request.
+//! herd-shop: a stateless e-commerce API; any replica answers any request, because sessions are signed
+//! tokens and carts and orders live in Redis.
 
-use axum::{Json, Router, routing::get};
-use serde_json::{Value, json};
+pub mod auth;
+pub mod catalog;
+pub mod config;
+pub mod error;
+pub mod extract;
+pub mod metrics;
+pub mod pricing;
+mod routes;
+pub mod shutdown;
+pub mod state;
+pub mod store;
 
-pub fn app() -> Router {
-    Router::new().route("/healthz", get(healthz))
-}
+pub use state::AppState;
 
-async fn healthz() -> Json<Value> {
-    Json(json!({"status": "ok"}))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use axum::body::Body;
-    use http::{Request, StatusCode};
-    use tower::ServiceExt;
-
-    #[tokio::test]
-    async fn healthz_answers_ok() {
-        let res = app()
-            .oneshot(Request::get("/healthz").body(Body::empty()).unwrap())
-            .await
-            .unwrap();
-        assert_eq!(res.status(), StatusCode::OK);
-    }
+/// The whole API as a router, ready for `axum::serve` or `tower::ServiceExt::oneshot`.
+pub fn app(state: AppState) -> axum::Router {
+    routes::router(state)
 }
