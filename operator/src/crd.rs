@@ -86,7 +86,15 @@ macro_rules! int_or_percent_rule {
         json_path = ".status.conditions[?(@.type==\"Available\")].reason",
         description = "Reason of the Available condition"
     ),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
+    // The children carry this name and a Service name must be an RFC 1035 label: catch it at admission
+    // instead of in a Degraded condition.
+    validation = Rule::new(
+        "self.metadata.name.size() <= 63 && self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')"
+    ).message(
+        "metadata.name must be at most 63 lower case letters, digits or '-', start with a letter and end \
+         alphanumeric: it names the Service"
+    )
 )]
 #[x_kube(validation = Rule::new(
     "!has(self.replicas) || !self.autoscaling.enabled || \
@@ -626,7 +634,10 @@ mod tests {
         let crd = serde_json::to_value(StatelessService::crd()).unwrap();
         let schema = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"];
         let check = |surge: serde_json::Value| {
-            let object = serde_json::json!({"spec": {"image": "web", "rollout": {"maxSurge": surge}}});
+            let object = serde_json::json!({
+                "metadata": {"name": "web"},
+                "spec": {"image": "web", "rollout": {"maxSurge": surge}}
+            });
             kube_cel::Validator::new()
                 .validate_with_defaults(schema, &object, None)
                 .map_err(|errors| errors.iter().map(|e| e.message.clone()).collect::<Vec<_>>())

@@ -463,3 +463,24 @@ fn non_mapping_documents_are_rejected() {
         "a manifest must be a mapping"
     );
 }
+
+#[test]
+fn the_name_must_be_able_to_name_a_service() {
+    for name in ["web", "web-2", &format!("w{}", "a".repeat(62))] {
+        let mut good = manifest(json!({}));
+        good["metadata"]["name"] = json!(name);
+        assert!(errors_of(&good).is_empty(), "{name}: {:?}", errors_of(&good));
+    }
+    // Names that are valid DNS subdomains (what the API server itself demands) but cannot name a Service.
+    for name in ["1web", "web.v1", "shop.example.com"] {
+        let mut bad = manifest(json!({}));
+        bad["metadata"]["name"] = json!(name);
+        let errors = errors_of(&bad);
+        assert!(
+            errors.iter().any(|e| e
+                .message
+                .starts_with("metadata.name must be at most 63 lower case letters")),
+            "{name}: {errors:?}"
+        );
+    }
+}
