@@ -53,7 +53,10 @@ pub(super) fn build(
         let average = quantity::rate_quantity(rate).ok_or_else(|| {
             InvalidSpec::new(
                 "spec.autoscaling.targetRequestsPerSecond",
-                format!("{rate} is below the smallest target the HPA can express (0.001)"),
+                format!(
+                    "{rate} cannot be an HPA target: use a value between 0.001 and {}",
+                    quantity::MAX_RATE
+                ),
             )
         })?;
         metrics.push(MetricSpec {

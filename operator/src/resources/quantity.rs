@@ -42,13 +42,17 @@ pub fn parse_quantity(text: &str) -> Result<f64, String> {
     Ok(value * multiplier)
 }
 
-/// Formats a positive rate as a quantity with milli precision (`50`, `2500m`); `None` when it rounds to zero.
+/// Largest rate [`rate_quantity`] formats; beyond it milli-units leave f64's exact integer range.
+pub const MAX_RATE: f64 = 9.0e12;
+
+/// Formats a rate as a quantity with milli precision (`50`, `2500m`); `None` when it rounds to zero or
+/// exceeds [`MAX_RATE`].
 pub fn rate_quantity(per_second: f64) -> Option<String> {
     let milli = (per_second * 1000.0).round();
-    if !milli.is_finite() || milli < 1.0 {
+    if !(1.0..=MAX_RATE * 1000.0).contains(&milli) {
         return None;
     }
-    // Exact in f64 below 2^53, far above any sane request rate.
+    // Exact: the range check keeps milli below 2^53.
     let milli = milli as u64;
     Some(if milli.is_multiple_of(1000) {
         format!("{}", milli / 1000)
@@ -95,5 +99,6 @@ mod tests {
         assert_eq!(rate_quantity(50.0).as_deref(), Some("50"));
         assert_eq!(rate_quantity(2.5).as_deref(), Some("2500m"));
         assert_eq!(rate_quantity(0.0001), None);
+        assert_eq!(rate_quantity(1e300), None);
     }
 }
