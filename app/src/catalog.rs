@@ -1,5 +1,8 @@
 //! The product catalog: a deterministic seeded data set built into the binary, identical in every replica.
 
+use std::collections::HashMap;
+
+use axum::body::Bytes;
 use serde::Serialize;
 
 /// Listing pages are bounded so one request cannot ask for the whole catalog.
@@ -154,6 +157,9 @@ pub struct Catalog {
     search_text: Vec<String>,
     /// Each product serialized once at start, so listings are assembled from bytes, not re-serialized.
     json: Vec<Vec<u8>>,
+    /// The default first page of every category (and of no category): the most requested listings,
+    /// rendered once and shared by reference.
+    first_pages: HashMap<Option<&'static str>, Bytes>,
 }
 
 impl Catalog {
@@ -184,12 +190,19 @@ impl Catalog {
             .iter()
             .map(|p| serde_json::to_vec(p).expect("product serializes"))
             .collect();
-        Catalog {
+        let mut catalog = Catalog {
             products,
             categories,
             search_text,
             json,
-        }
+            first_pages: HashMap::new(),
+        };
+        let slugs = std::iter::once(None).chain(catalog.categories.iter().map(|c| Some(c.slug)));
+        let first_pages = slugs
+            .map(|slug| (slug, catalog.render(slug, None, DEFAULT_PAGE_LIMIT, 0)))
+            .collect();
+        catalog.first_pages = first_pages;
+        catalog
     }
 
     pub fn categories(&self) -> &[Category] {
@@ -206,9 +219,32 @@ impl Catalog {
         self.products.get(index)
     }
 
-    /// The pre-serialized JSON object of the product at `index` in `products()`.
-    pub fn product_json(&self, index: usize) -> Option<&[u8]> {
-        self.json.get(index).map(Vec::as_slice)
+    /// The JSON listing `{"items": [...], "total", "limit", "offset"}` of the matching products in id order.
+    pub fn listing(&self, category: Option<&str>, query: Option<&str>, limit: usize, offset: usize) -> Bytes {
+        if query.is_none() && limit == DEFAULT_PAGE_LIMIT && offset == 0 {
+            if let Some(page) = self.first_pages.get(&category) {
+                return page.clone();
+            }
+        }
+        self.render(category, query, limit, offset)
+    }
+
+    fn render(&self, category: Option<&str>, query: Option<&str>, limit: usize, offset: usize) -> Bytes {
+        let matching = self.matching(category, query);
+        let mut body = Vec::with_capacity(64 + limit.min(matching.len()) * 320);
+        body.extend_from_slice(b"{\"items\":[");
+        for (n, index) in matching.iter().skip(offset).take(limit).enumerate() {
+            if n > 0 {
+                body.push(b',');
+            }
+            body.extend_from_slice(&self.json[*index]);
+        }
+        let tail = format!(
+            "],\"total\":{},\"limit\":{limit},\"offset\":{offset}}}",
+            matching.len()
+        );
+        body.extend_from_slice(tail.as_bytes());
+        Bytes::from(body)
     }
 
     pub fn has_category(&self, slug: &str) -> bool {
@@ -278,6 +314,20 @@ mod tests {
         let first = a.product(1).unwrap();
         assert_eq!(first.name, "Aurora Wireless Headphones");
         assert_eq!(first.sku, "HRD-ELE-0001");
+    }
+
+    #[test]
+    fn cached_first_pages_equal_freshly_rendered_ones() {
+        let catalog = Catalog::seeded();
+        for slug in std::iter::once(None).chain(catalog.categories().iter().map(|c| Some(c.slug))) {
+            let page = catalog.listing(slug, None, DEFAULT_PAGE_LIMIT, 0);
+            assert_eq!(page, catalog.render(slug, None, DEFAULT_PAGE_LIMIT, 0));
+            let parsed: serde_json::Value = serde_json::from_slice(&page).unwrap();
+            assert_eq!(
+                parsed["items"].as_array().unwrap().len(),
+                DEFAULT_PAGE_LIMIT.min(240)
+            );
+        }
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use std::{net::SocketAddr, process::ExitCode, sync::Arc};
 
 use anyhow::Context;
-use axum::http::HeaderValue;
+use axum::{http::HeaderValue, serve::ListenerExt};
 use clap::Parser;
 use herd_shop::{
     AppState,
@@ -21,8 +21,7 @@ async fn main() -> ExitCode {
     match run(config).await {
         Ok(code) => code,
         Err(e) => {
-            tracing::error!("{e:#}");
-            eprintln!("herd-shop: {e:#}");
+            tracing::error!("cannot start: {e:#}");
             ExitCode::FAILURE
         }
     }
@@ -78,6 +77,12 @@ async fn run(config: Config) -> anyhow::Result<ExitCode> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("PORT: cannot bind {addr}"))?;
+    // Without TCP_NODELAY a small response can wait for the client's delayed ACK of the previous one.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+        }
+    });
     tracing::info!(%addr, replica = %pod_name, "serving");
 
     let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel();

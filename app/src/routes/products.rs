@@ -87,28 +87,12 @@ async fn list(
     let Query(params) = query.map_err(|e| AppError::BadRequest(e.body_text()))?;
     let catalog = &state.catalog;
     let filters = parse_filters(params, |c| catalog.has_category(c))?;
-    let matching = catalog.matching(filters.category.as_deref(), filters.q.as_deref());
-    // The page is spliced from bytes serialized once at start: listings are the hot path.
-    let mut body = Vec::with_capacity(64 + filters.limit * 320);
-    body.extend_from_slice(b"{\"items\":[");
-    for (n, index) in matching
-        .iter()
-        .skip(filters.offset)
-        .take(filters.limit)
-        .enumerate()
-    {
-        if n > 0 {
-            body.push(b',');
-        }
-        body.extend_from_slice(catalog.product_json(*index).unwrap_or(b"null"));
-    }
-    let tail = format!(
-        "],\"total\":{},\"limit\":{},\"offset\":{}}}",
-        matching.len(),
+    let body = catalog.listing(
+        filters.category.as_deref(),
+        filters.q.as_deref(),
         filters.limit,
-        filters.offset
+        filters.offset,
     );
-    body.extend_from_slice(tail.as_bytes());
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
