@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Throughput and latency of the shop's hot routes, side by side with nginx serving the same JSON bodies as
-# static files, under wrk at 64 connections. Prints a markdown table; everything runs on loopback and is
-# stopped on exit. Usage: app/bench/run.sh [duration-seconds, default 10]
+# static files, under wrk at 64 connections. The servers run in alternation for several rounds and the
+# table shows per-round medians, so a load change on a shared machine hits both sides alike. Prints a
+# markdown table; everything runs on loopback and is stopped on exit.
+# Usage: app/bench/run.sh [seconds per run, default 10] [rounds, default 3]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 duration=${1:-10}
+rounds=${2:-3}
 connections=64
 threads=2
 
@@ -73,30 +76,40 @@ cmp -s <(curl -sf "$nginx$catalog_path") "$tmp/www/catalog.json" || { echo "ngin
 # wrk --latency prints "50%  1.23ms" lines; convert to milliseconds.
 to_ms() { python3 -c 'import sys,re; v,u=re.match(r"([\d.]+)(us|ms|s)",sys.argv[1]).groups(); print(round(float(v)*{"us":0.001,"ms":1,"s":1000}[u],2))' "$1"; }
 declare -A rps p50 p99
-run() { # name url [header]
+median() { python3 -c 'import statistics,sys; print(round(statistics.median(map(float, sys.argv[1:])), 2))' "$@"; }
+run() { # name url [header]: appends this run's numbers to the name's lists
   local out
   if [ -n "${3:-}" ]; then out=$(wrk -t$threads -c$connections -d"${duration}s" --latency -H "$3" "$2"); else
     out=$(wrk -t$threads -c$connections -d"${duration}s" --latency "$2"); fi
   if grep -q "Non-2xx" <<<"$out"; then echo "$1: wrk saw non-2xx answers" >&2; echo "$out" >&2; exit 1; fi
-  rps[$1]=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
-  p50[$1]=$(to_ms "$(awk '$1=="50%" {print $2}' <<<"$out")")
-  p99[$1]=$(to_ms "$(awk '$1=="99%" {print $2}' <<<"$out")")
+  rps[$1]+=" $(awk '/Requests\/sec/ {print $2}' <<<"$out")"
+  p50[$1]+=" $(to_ms "$(awk '$1=="50%" {print $2}' <<<"$out")")"
+  p99[$1]+=" $(to_ms "$(awk '$1=="99%" {print $2}' <<<"$out")")"
 }
 wrk -t1 -c8 -d2s "$shop$catalog_path" >/dev/null # warm-up
-run nginx-catalog "$nginx$catalog_path"
-run shop-catalog "$shop$catalog_path"
-run nginx-cart "$nginx/cart"
-run shop-cart "$shop/cart" "authorization: Bearer $token"
+for _ in $(seq "$rounds"); do
+  run nginx-catalog "$nginx$catalog_path"
+  run shop-catalog "$shop$catalog_path"
+  run nginx-cart "$nginx/cart"
+  run shop-cart "$shop/cart" "authorization: Bearer $token"
+done
 peak_rss_kib=$(awk '/VmHWM/ {print $2}' "/proc/$shop_pid/status")
 
-ratio() { python3 -c "print(f'{float(\"$1\")/float(\"$2\"):.2f}')"; }
-echo "wrk -t$threads -c$connections -d${duration}s; body sizes: catalog $(wc -c <"$tmp/www/catalog.json") B, cart $(wc -c <"$tmp/www/cart.json") B; $(nproc) cores"
+# Median of the per-round ratios: each round's two runs saw the same machine load.
+ratio() { python3 -c 'import statistics,sys; a,b=sys.argv[1].split(),sys.argv[2].split(); print(f"{statistics.median(float(x)/float(y) for x,y in zip(a,b)):.2f}")' "$1" "$2"; }
+echo "wrk -t$threads -c$connections -d${duration}s, $rounds alternating rounds (medians); body sizes: catalog $(wc -c <"$tmp/www/catalog.json") B, cart $(wc -c <"$tmp/www/cart.json") B; $(nproc) cores"
 echo
 echo "| route | server | requests/s | p50 ms | p99 ms | shop/nginx throughput |"
 echo "|---|---|---:|---:|---:|---:|"
 for route in catalog cart; do
-  echo "| $route | nginx (static file) | ${rps[nginx-$route]} | ${p50[nginx-$route]} | ${p99[nginx-$route]} | |"
-  echo "| $route | herd-shop | ${rps[shop-$route]} | ${p50[shop-$route]} | ${p99[shop-$route]} | $(ratio "${rps[shop-$route]}" "${rps[nginx-$route]}") |"
+  for server in nginx shop; do
+    key=$server-$route
+    label=$([ "$server" = nginx ] && echo "nginx (static file)" || echo herd-shop)
+    r=$([ "$server" = shop ] && ratio "${rps[$key]}" "${rps[nginx-$route]}" || true)
+    # shellcheck disable=SC2086 # the lists are space-separated on purpose
+    echo "| $route | $label | $(median ${rps[$key]}) | $(median ${p50[$key]}) | $(median ${p99[$key]}) | $r |"
+  done
 done
 echo
+echo "per-round shop/nginx: catalog $(python3 -c 'import sys; a,b=sys.argv[1].split(),sys.argv[2].split(); print(" ".join(f"{float(x)/float(y):.2f}" for x,y in zip(a,b)))' "${rps[shop-catalog]}" "${rps[nginx-catalog]}")"
 echo "herd-shop peak resident memory (VmHWM): $((peak_rss_kib / 1024)) MiB ($peak_rss_kib KiB)"
