@@ -221,10 +221,12 @@ impl Catalog {
 
     /// The JSON listing `{"items": [...], "total", "limit", "offset"}` of the matching products in id order.
     pub fn listing(&self, category: Option<&str>, query: Option<&str>, limit: usize, offset: usize) -> Bytes {
-        if query.is_none() && limit == DEFAULT_PAGE_LIMIT && offset == 0 {
-            if let Some(page) = self.first_pages.get(&category) {
-                return page.clone();
-            }
+        if query.is_none()
+            && limit == DEFAULT_PAGE_LIMIT
+            && offset == 0
+            && let Some(page) = self.first_pages.get(&category)
+        {
+            return page.clone();
         }
         self.render(category, query, limit, offset)
     }
