@@ -1,9 +1,29 @@
+//! herd-operator binary: parses the command line and hands over to the library.
+
 use clap::Parser;
+use herd_operator::{run, telemetry};
 use kube::CustomResourceExt;
 
 #[derive(Parser)]
 #[command(name = "herd-operator", version, about)]
-enum Cli {
+struct Cli {
+    /// Log line format of `run`.
+    #[arg(
+        long,
+        env = "HERD_LOG_FORMAT",
+        value_enum,
+        default_value = "text",
+        global = true
+    )]
+    log_format: telemetry::LogFormat,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(clap::Subcommand)]
+enum Command {
+    /// Run the controller (the default).
+    Run(run::RunArgs),
     /// Print the StatelessService CustomResourceDefinition as YAML.
     Crd,
     /// Validate StatelessService manifests as the API server would and print their children as YAML.
@@ -14,13 +34,22 @@ enum Cli {
     },
 }
 
-fn main() -> anyhow::Result<()> {
-    match Cli::parse() {
-        Cli::Crd => print!(
+/// `herd-operator` without a subcommand is `run` with its flags taken from the environment.
+#[derive(Parser)]
+struct DefaultRun {
+    #[command(flatten)]
+    args: run::RunArgs,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::Crd) => print!(
             "{}",
             serde_yaml::to_string(&herd_operator::crd::StatelessService::crd())?
         ),
-        Cli::Render { files } => {
+        Some(Command::Render { files }) => {
             let rendered = herd_operator::render::run(
                 &files,
                 &mut std::io::stdin(),
@@ -30,6 +59,14 @@ fn main() -> anyhow::Result<()> {
             if !rendered {
                 std::process::exit(1);
             }
+        }
+        Some(Command::Run(args)) => {
+            telemetry::init(cli.log_format)?;
+            run::run(args).await?;
+        }
+        None => {
+            telemetry::init(cli.log_format)?;
+            run::run(DefaultRun::parse_from(["herd-operator"]).args).await?;
         }
     }
     Ok(())
