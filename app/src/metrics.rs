@@ -6,7 +6,7 @@ use axum::{
     extract::{MatchedPath, Request, State},
     http::{HeaderName, Method},
     middleware::Next,
-    response::Response,
+    response::{IntoResponse, Response},
 };
 use prometheus_client::{
     encoding::EncodeLabelSet,
@@ -14,7 +14,7 @@ use prometheus_client::{
     registry::Registry,
 };
 
-use crate::state::AppState;
+use crate::{error::AppError, state::AppState};
 
 pub const SERVED_BY: HeaderName = HeaderName::from_static("x-served-by");
 /// The route label of requests no route matched; raw paths would make the label set unbounded.
@@ -24,14 +24,14 @@ const UNCOUNTED_ROUTES: &[&str] = &["/healthz", "/readyz", "/metrics"];
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
-    method: String,
+    method: &'static str,
     route: String,
-    status: String,
+    status: u16,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RouteLabels {
-    method: String,
+    method: &'static str,
     route: String,
 }
 
@@ -104,7 +104,8 @@ fn method_label(method: &Method) -> &'static str {
     }
 }
 
-/// Outermost middleware: counts, times and tags every response, errors and timeouts included.
+/// Outermost middleware: bounds, counts, times and tags every response, errors and timeouts included.
+/// One layer rather than two because it runs on every request of the hot catalog route.
 pub async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let route = request
         .extensions()
@@ -116,22 +117,25 @@ pub async fn track(State(state): State<AppState>, request: Request, next: Next) 
     let started = Instant::now();
     // A guard, so a request whose client went away (its future dropped) still leaves the gauge.
     let in_flight = counted.then(|| InFlight::enter(&metrics.in_flight));
-    let mut response = next.run(request).await;
+    // Dropping the handler's future on timeout cancels whatever store call it was waiting on.
+    let mut response = match tokio::time::timeout(state.request_timeout, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => AppError::Timeout(state.request_timeout.as_secs()).into_response(),
+    };
     drop(in_flight);
     if counted {
-        let route = route.unwrap_or_else(|| UNMATCHED_ROUTE.to_owned());
         let labels = RouteLabels {
-            method: method.to_owned(),
-            route,
+            method,
+            route: route.unwrap_or_else(|| UNMATCHED_ROUTE.to_owned()),
         };
         metrics
             .latency
             .get_or_create(&labels)
             .observe(started.elapsed().as_secs_f64());
         let labels = RequestLabels {
-            method: labels.method,
+            method,
             route: labels.route,
-            status: response.status().as_u16().to_string(),
+            status: response.status().as_u16(),
         };
         metrics.requests.get_or_create(&labels).inc();
     }

@@ -9,10 +9,9 @@ mod products;
 
 use axum::{
     Router,
-    extract::{DefaultBodyLimit, Request, State},
+    extract::DefaultBodyLimit,
     http::{Method, Uri},
-    middleware::{self, Next},
-    response::{IntoResponse, Response},
+    middleware,
 };
 
 use crate::{error::AppError, extract::BODY_LIMIT_BYTES, state::AppState};
@@ -28,7 +27,6 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
-        .layer(middleware::from_fn_with_state(state.clone(), timeout))
         // Outermost, so timeouts and every other error are counted and carry `x-served-by` too.
         .layer(middleware::from_fn_with_state(
             state.clone(),
@@ -43,14 +41,6 @@ async fn not_found(uri: Uri) -> AppError {
 
 async fn method_not_allowed(method: Method, uri: Uri) -> AppError {
     AppError::MethodNotAllowed(format!("{method} is not allowed on {}", uri.path()))
-}
-
-/// Bounds every request; dropping the handler's future cancels whatever store call it was waiting on.
-async fn timeout(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    match tokio::time::timeout(state.request_timeout, next.run(request)).await {
-        Ok(response) => response,
-        Err(_) => AppError::Timeout(state.request_timeout.as_secs()).into_response(),
-    }
 }
 
 /// Parses `limit`/`offset` values shared by the listing routes: not a number is 400, out of range 422.
