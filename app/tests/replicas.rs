@@ -207,3 +207,38 @@ async fn sigterm_under_load_drains_finishes_in_flight_requests_and_exits_zero() 
     let closed = tokio::time::timeout(Duration::from_secs(5), idle.read_to_end(&mut rest)).await;
     assert!(closed.is_ok(), "the idle keep-alive connection was not closed");
 }
+
+#[tokio::test]
+async fn a_request_outliving_the_shutdown_timeout_does_not_keep_the_process_alive() {
+    let env = [
+        ("DRAIN_DELAY_SECONDS", "0"),
+        ("SHUTDOWN_TIMEOUT_SECONDS", "1"),
+        ("REQUEST_TIMEOUT_SECONDS", "600"),
+    ];
+    let mut shop = ShopProcess::start("shop-stuck", None, &env);
+    shop.wait_ready(&Http::new()).await;
+    // An upload that never finishes: only the shutdown deadline can end it. `100 Continue` comes back once
+    // the handler reads the body, so SIGTERM is sent only when the request is surely in flight.
+    let mut stuck = TcpStream::connect(("127.0.0.1", shop.port)).await.unwrap();
+    let head = "POST /login HTTP/1.1\r\nhost: shop\r\ncontent-type: application/json\r\n\
+                content-length: 100\r\nexpect: 100-continue\r\n\r\n";
+    stuck.write_all(head.as_bytes()).await.unwrap();
+    let mut interim = [0; 64];
+    let n = tokio::time::timeout(Duration::from_secs(20), stuck.read(&mut interim))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        interim[..n].starts_with(b"HTTP/1.1 100"),
+        "{}",
+        String::from_utf8_lossy(&interim[..n])
+    );
+    stuck.write_all(b"{").await.unwrap();
+    shop.terminate();
+    let code = shop.wait_exit(Duration::from_secs(30)).await;
+    assert_eq!(
+        code,
+        Some(1),
+        "a forced shutdown exits, and says so with a non-zero code"
+    );
+}
