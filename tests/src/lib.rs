@@ -1,1 +1,7 @@
-//! Helpers for herd's kind end-to-end suite.
+//! Helpers for herd's kind end-to-end suite and chart checks: tool detection, commands, load, cluster waits.
+
+pub mod cluster;
+pub mod cmd;
+pub mod load;
+pub mod prereq;
+pub mod service;
