@@ -60,7 +60,7 @@ fi
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 secret=$(head -c 32 /dev/urandom | base64)
 cid=$(docker run -d --read-only --cap-drop ALL --security-opt no-new-privileges --network host \
-  -e PORT="$port" -e JWT_SECRET="$secret" -e DRAIN_DELAY_SECONDS=0 -e SHUTDOWN_TIMEOUT_SECONDS=5 "$SHOP")
+  -e BIND_ADDRESS=127.0.0.1 -e PORT="$port" -e JWT_SECRET="$secret" -e DRAIN_DELAY_SECONDS=0 -e SHUTDOWN_TIMEOUT_SECONDS=5 "$SHOP")
 containers+=("$cid")
 
 answered=""

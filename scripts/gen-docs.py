@@ -57,10 +57,14 @@ def constraints(node):
     return parts
 
 
-def crd_rows(node, path, required, rows):
+def crd_rows(node, path, required, rows, rules):
+    for rule in node.get("x-kubernetes-validations") or []:
+        rules.append((path, rule.get("message", rule["rule"])))
     for name, child in sorted((node.get("properties") or {}).items()):
         field = f"{path}.{name}" if path else name
-        default = f"`{json.dumps(child['default'])}`" if "default" in child else ""
+        # An object's default is the sum of its fields' defaults, listed on their own rows.
+        has_default = "default" in child and not child.get("properties")
+        default = f"`{json.dumps(child['default'])}`" if has_default else ""
         notes = (["required"] if name in required else []) + constraints(child)
         description = child.get("description", "")
         if field in OPAQUE:
@@ -68,8 +72,11 @@ def crd_rows(node, path, required, rows):
             continue
         rows.append((field, schema_type(child), default, description, notes))
         target = child.get("items", child) if child.get("type") == "array" else child
-        if target.get("properties"):
-            crd_rows(target, field + ("[]" if child.get("type") == "array" else ""), target.get("required", []), rows)
+        if target is not child:
+            for rule in child.get("x-kubernetes-validations") or []:
+                rules.append((field, rule.get("message", rule["rule"])))
+        suffix = "[]" if child.get("type") == "array" else ""
+        crd_rows(target, field + suffix, target.get("required", []), rows, rules)
 
 
 def crd_section():
@@ -80,21 +87,22 @@ def crd_section():
         schema = version["schema"]["openAPIV3Schema"]
         group, kind = crd["spec"]["group"], crd["spec"]["names"]["kind"]
         lines.append(f"`{kind}` ({group}/{version['name']}), generated from `crds/statelessservice.yaml`.")
-        rules = schema.get("x-kubernetes-validations") or []
+        rules = [("metadata" if "metadata" in r["rule"] else "", r.get("message", r["rule"]))
+                 for r in schema.get("x-kubernetes-validations") or []]
         for part in ("spec", "status"):
             node = schema.get("properties", {}).get(part)
             if not node:
                 continue
             rows = []
-            crd_rows(node, part, node.get("required", []), rows)
-            rules += node.get("x-kubernetes-validations") or []
+            crd_rows(node, part, node.get("required", []), rows, rules)
             lines += ["", "| field | type | default | description |", "|---|---|---|---|"]
             for field, kind_, default, description, notes in rows:
                 text = description + (f" ({'; '.join(notes)})" if notes else "")
                 lines.append(f"| `{field}` | {cell(kind_)} | {cell(default)} | {cell(text)} |")
         if rules:
-            lines += ["", "Rules the API server enforces (CEL), with the message `kubectl apply` prints:", ""]
-            lines += [f"- {cell(r.get('message', r['rule']))}" for r in rules]
+            lines += ["", "Rules the API server enforces (CEL) and the message `kubectl apply` prints when one fails:", ""]
+            lines += ["| field | message |", "|---|---|"]
+            lines += [f"| `{field or '(object)'}` | {cell(message)} |" for field, message in rules]
     return "\n".join(lines)
 
 

@@ -2,6 +2,7 @@
 
 pub mod cluster;
 pub mod cmd;
+pub mod herd;
 pub mod load;
 pub mod prereq;
 pub mod service;

@@ -2,6 +2,7 @@
 
 use anyhow::{Context, bail};
 use herd_e2e::cmd::{repo_root, run, run_failing};
+use herd_e2e::herd::{CEL_DISRUPTION_MESSAGE, CEL_DRAIN_MESSAGE};
 use herd_e2e::prereq::{Gate, in_ci, missing_tools};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::rbac::v1::ClusterRole;
@@ -115,7 +116,7 @@ fn main() -> ExitCode {
     for (name, sets) in VARIANTS {
         tool_trials.push(Trial::test(
             format!("validates_on_kubernetes_1_33::{name}"),
-            move || validates(sets),
+            move || validates(name, sets),
         ));
     }
     match Gate::decide(&missing_tools(&["helm", "kubernetes-validate"]), in_ci()) {
@@ -137,6 +138,10 @@ fn main() -> ExitCode {
         Trial::test(
             "kind_config_spreads_and_maps_the_shop",
             kind_config_spreads_and_maps_the_shop,
+        ),
+        Trial::test(
+            "crd_carries_the_cel_messages_e2e_expects",
+            crd_carries_the_cel_messages_e2e_expects,
         ),
     ];
     trials.extend(tool_trials);
@@ -197,6 +202,38 @@ fn chart_crd_is_generated() -> Result<(), Failed> {
     Ok(())
 }
 
+/// The e2e suite cannot run here, so its expectations about the CRD are checked where they can be.
+fn crd_carries_the_cel_messages_e2e_expects() -> Result<(), Failed> {
+    let crd = fs::read_to_string(repo_root().join("crds/statelessservice.yaml"))?;
+    let crd: Value = serde_yaml::from_str(&crd)?;
+    let mut messages = Vec::new();
+    collect_messages(&crd, &mut messages);
+    for expected in [CEL_DRAIN_MESSAGE, CEL_DISRUPTION_MESSAGE] {
+        ensure!(
+            messages.iter().any(|m| m == expected),
+            "no CEL rule says {expected:?}; the CRD has {messages:?}"
+        );
+    }
+    Ok(())
+}
+
+fn collect_messages(node: &Value, out: &mut Vec<String>) {
+    match node {
+        Value::Mapping(map) => {
+            if let Some(rules) = map.get("x-kubernetes-validations").and_then(Value::as_sequence) {
+                out.extend(
+                    rules
+                        .iter()
+                        .filter_map(|r| r["message"].as_str().map(str::to_string)),
+                );
+            }
+            map.values().for_each(|v| collect_messages(v, out));
+        }
+        Value::Sequence(items) => items.iter().for_each(|v| collect_messages(v, out)),
+        _ => {}
+    }
+}
+
 fn lint_is_clean() -> Result<(), Failed> {
     let out = run("helm", &["lint", "--strict", CHART])?;
     if out.contains("[WARNING]") || out.contains("[ERROR]") {
@@ -205,11 +242,11 @@ fn lint_is_clean() -> Result<(), Failed> {
     Ok(())
 }
 
-fn validates(sets: &[&str]) -> Result<(), Failed> {
+fn validates(variant: &str, sets: &[&str]) -> Result<(), Failed> {
     let docs = render(sets)?;
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("chart");
     fs::create_dir_all(&dir)?;
-    let file = dir.join(format!("render-{}-{}.yaml", std::process::id(), sets.len()));
+    let file = dir.join(format!("render-{}-{variant}.yaml", std::process::id()));
     let stream: Vec<String> = docs.iter().map(serde_yaml::to_string).collect::<Result<_, _>>()?;
     fs::write(&file, stream.join("---\n"))?;
     let result = validate_file(&file.to_string_lossy(), &docs);
