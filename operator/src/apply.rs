@@ -27,8 +27,9 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Client, Resource, ResourceExt};
 use serde::{Serialize, de::DeserializeOwned};
 use serde_json::{Value, json};
+use std::collections::HashMap;
 use std::fmt::Debug;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// Field manager of every apply herd sends (shared with the builders' `managed-by` label).
 pub use crate::resources::FIELD_MANAGER;
@@ -66,6 +67,47 @@ impl ChildStores {
             self.pdbs.wait_until_ready()
         );
         ready.0.is_ok() && ready.1.is_ok() && ready.2.is_ok() && ready.3.is_ok()
+    }
+}
+
+/// Children already found to carry herd's configuration, keyed by kind, namespace and name, with the live
+/// `resourceVersion` and the config hash they were checked at.
+///
+/// A resourceVersion changes with every write by anyone, so while both values stay the same the comparison's
+/// answer cannot change and is not recomputed: an idle resync costs a lookup instead of two JSON encodings.
+#[derive(Default)]
+pub struct Verified(Mutex<HashMap<ChildKey, (ResourceVersion, ConfigHash)>>);
+
+/// Kind, namespace and name of a child.
+type ChildKey = (&'static str, String, String);
+type ResourceVersion = String;
+type ConfigHash = String;
+
+/// Entries of children that no longer exist are only dropped at this size, by clearing: the map is a cache.
+const VERIFIED_CAPACITY: usize = 100_000;
+
+impl Verified {
+    fn get(&self, key: &ChildKey) -> Option<(ResourceVersion, ConfigHash)> {
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(key)
+            .cloned()
+    }
+
+    fn insert(&self, key: ChildKey, value: (ResourceVersion, ConfigHash)) {
+        let mut map = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if map.len() >= VERIFIED_CAPACITY {
+            map.clear();
+        }
+        map.insert(key, value);
+    }
+
+    fn remove(&self, key: &ChildKey) {
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .remove(key);
     }
 }
 
@@ -110,6 +152,7 @@ pub struct Applied {
 pub async fn apply(
     client: &Client,
     metrics: &Metrics,
+    verified: &Verified,
     owner: &impl Resource,
     desired: Children,
     live: &LiveChildren,
@@ -127,6 +170,7 @@ pub async fn apply(
     let mut round = Round {
         client,
         metrics,
+        verified,
         namespace: &namespace,
         changes: Vec::new(),
     };
@@ -143,13 +187,22 @@ pub async fn apply(
     let deployment = round
         .deployment(deployment, live.deployment.as_deref(), hpa.is_some())
         .await?;
-    round.ensure(service, live.service.as_deref(), false).await?;
+    let hash = config_hash(&service)?;
+    round
+        .ensure(service, hash, live.service.as_deref(), false)
+        .await?;
     match hpa {
-        Some(hpa) => drop(round.ensure(hpa, live.hpa.as_deref(), false).await?),
+        Some(hpa) => {
+            let hash = config_hash(&hpa)?;
+            round.ensure(hpa, hash, live.hpa.as_deref(), false).await?;
+        }
         None => round.remove(live.hpa.as_deref(), &owner_uid).await?,
     }
     match pdb {
-        Some(pdb) => drop(round.ensure(pdb, live.pdb.as_deref(), false).await?),
+        Some(pdb) => {
+            let hash = config_hash(&pdb)?;
+            round.ensure(pdb, hash, live.pdb.as_deref(), false).await?;
+        }
         None => round.remove(live.pdb.as_deref(), &owner_uid).await?,
     }
     Ok(Applied {
@@ -161,6 +214,7 @@ pub async fn apply(
 struct Round<'a> {
     client: &'a Client,
     metrics: &'a Metrics,
+    verified: &'a Verified,
     namespace: &'a str,
     changes: Vec<Change>,
 }
@@ -174,6 +228,8 @@ impl Round<'_> {
         autoscaling: bool,
     ) -> Result<Option<Arc<Deployment>>> {
         let live_replicas = live.and_then(|d| d.spec.as_ref()?.replicas);
+        // Hashed before the live count is filled in: an out-of-band scale is not a configuration change.
+        let hash = config_hash(&desired)?;
         let mut desired = desired;
         if !autoscaling && desired.spec.as_ref().is_some_and(|s| s.replicas.is_none()) {
             // `replicas` unset means "keep what runs". herd applies the live count (1 at creation), so it
@@ -200,25 +256,45 @@ impl Round<'_> {
             self.send::<Deployment>(&name, &patch, HANDOFF_MANAGER).await?;
             self.metrics.record_write("Deployment", Write::Handoff);
         }
-        let applied = self.ensure(desired, live, handoff.is_some()).await?;
+        let applied = self.ensure(desired, hash, live, handoff.is_some()).await?;
         Ok(applied.map(Arc::new))
     }
 
-    /// Applies `desired` unless `live` already carries it; returns the applied object when a write was sent.
-    async fn ensure<K>(&mut self, desired: K, live: Option<&K>, always: bool) -> Result<Option<K>>
+    /// Applies `desired` (whose builder output hashes to `hash`) unless `live` already carries it; returns the
+    /// applied object when a write was sent.
+    async fn ensure<K>(
+        &mut self,
+        desired: K,
+        hash: String,
+        live: Option<&K>,
+        always: bool,
+    ) -> Result<Option<K>>
     where
         K: Resource<Scope = NamespaceResourceScope, DynamicType = ()> + k8s_openapi::Resource,
         K: Clone + Serialize + DeserializeOwned + Debug,
     {
         let kind = <K as k8s_openapi::Resource>::KIND;
         let name = desired.name_any();
+        let key = (kind, self.namespace.to_string(), name.clone());
+        let live_version = live.and_then(|l| l.resource_version());
+        if !always
+            && let Some(version) = &live_version
+            && self
+                .verified
+                .get(&key)
+                .is_some_and(|(v, h)| &v == version && h == hash)
+        {
+            return Ok(None);
+        }
         let mut config = encode(kind, &name, &desired)?;
-        let hash = config_hash(&config);
         config["metadata"]["annotations"][CONFIG_HASH_ANNOTATION] = Value::String(hash.clone());
         let change = match live {
             None => ChangeKind::Created,
             Some(live) => {
                 if !always && compare::contains(&encode(kind, &name, live)?, &config) {
+                    if let Some(version) = live_version {
+                        self.verified.insert(key, (version, hash));
+                    }
                     return Ok(None);
                 }
                 if live.annotations().get(CONFIG_HASH_ANNOTATION) == Some(&hash) {
@@ -228,7 +304,8 @@ impl Round<'_> {
                 }
             }
         };
-        let applied = self.send::<K>(&name, &config, FIELD_MANAGER).await?;
+        self.verified.remove(&key);
+        let applied: K = self.send(&name, &config, FIELD_MANAGER).await?;
         self.metrics.record_write(kind, Write::Apply);
         self.changes.push(Change {
             api_version: <K as k8s_openapi::Resource>::API_VERSION,
@@ -322,16 +399,33 @@ fn encode(kind: &'static str, name: &str, object: &impl Serialize) -> Result<Val
     Ok(value)
 }
 
-/// FNV-1a over the canonical JSON: stable across builds and Rust versions, unlike `DefaultHasher`, so an
-/// operator upgrade does not re-apply every child.
-fn config_hash(config: &Value) -> String {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    // serde_json's map is ordered (BTreeMap), so equal configs serialise to equal bytes.
-    for byte in config.to_string().bytes() {
-        hash ^= u64::from(byte);
-        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+/// FNV-1a over the builder's JSON, streamed without building a document: stable across builds and Rust
+/// versions, unlike `DefaultHasher`, so an operator upgrade does not re-apply every child. Serialisation is
+/// deterministic (struct field order, sorted maps), so equal configurations hash equal.
+fn config_hash<K: Serialize + k8s_openapi::Resource>(object: &K) -> Result<String> {
+    let mut hasher = Fnv(0xcbf2_9ce4_8422_2325);
+    serde_json::to_writer(&mut hasher, object).map_err(|source| Error::Encode {
+        kind: K::KIND,
+        name: String::new(),
+        source,
+    })?;
+    Ok(format!("{:016x}", hasher.0))
+}
+
+struct Fnv(u64);
+
+impl std::io::Write for Fnv {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        for byte in bytes {
+            self.0 ^= u64::from(*byte);
+            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        Ok(bytes.len())
     }
-    format!("{hash:016x}")
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -340,16 +434,25 @@ mod tests {
 
     #[test]
     fn config_hash_is_stable_and_sensitive() {
-        let a = json!({"spec": {"replicas": 1, "image": "x"}});
+        let service = |port: i32| Service {
+            spec: Some(k8s_openapi::api::core::v1::ServiceSpec {
+                ports: Some(vec![k8s_openapi::api::core::v1::ServicePort {
+                    port,
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
         assert_eq!(
-            config_hash(&a),
-            config_hash(&json!({"spec": {"image": "x", "replicas": 1}}))
+            config_hash(&service(80)).unwrap(),
+            config_hash(&service(80)).unwrap()
         );
         assert_ne!(
-            config_hash(&a),
-            config_hash(&json!({"spec": {"replicas": 2, "image": "x"}}))
+            config_hash(&service(80)).unwrap(),
+            config_hash(&service(81)).unwrap()
         );
         // Pinned: a change of the hash function would re-apply every child after an upgrade.
-        assert_eq!(config_hash(&json!({})), "08f44b07b5901a25");
+        assert_eq!(config_hash(&service(80)).unwrap(), "a47fb4f732250a48");
     }
 }

@@ -1,6 +1,6 @@
 //! The reconciler: fetch → build → apply → status for one StatelessService, with events and per-object backoff.
 
-use crate::apply::{self, Change, ChangeKind, ChildStores, FIELD_MANAGER};
+use crate::apply::{self, Change, ChangeKind, ChildStores, FIELD_MANAGER, Verified};
 use crate::crd::{StatelessService, condition};
 use crate::error::{Error, Result};
 use crate::metrics::{Metrics, Outcome};
@@ -31,6 +31,8 @@ pub struct Context {
     pub recorder: Recorder,
     pub metrics: Arc<Metrics>,
     pub children: ChildStores,
+    /// Children already compared with their desired state at their current resourceVersion.
+    verified: Verified,
     /// Consecutive transient failures per object; drives the retry delay and is reset by a success.
     failures: Mutex<HashMap<ObjectRef<StatelessService>, u32>>,
 }
@@ -46,6 +48,7 @@ impl Context {
             client,
             metrics,
             children,
+            verified: Verified::default(),
             failures: Mutex::default(),
         }
     }
@@ -120,7 +123,7 @@ async fn reconcile_steps(ss: &StatelessService, ctx: &Context) -> Result<Outcome
         }
     };
 
-    let applied = match apply::apply(&ctx.client, &ctx.metrics, ss, desired, &live).await {
+    let applied = match apply::apply(&ctx.client, &ctx.metrics, &ctx.verified, ss, desired, &live).await {
         Ok(applied) => applied,
         Err(error) => {
             let problem = Problem::ApplyFailed(error.to_string());

@@ -380,3 +380,60 @@ fn fields_of(applied: &Value) -> Value {
         _ => json!({}),
     }
 }
+
+/// An answer of the routed fake cluster: a JSON reply, or no answer at all (an idle watch stays open).
+pub enum Reply {
+    Json(StatusCode, Value),
+    /// A streamed body of newline-separated watch events that ends after the last one (the server closing the
+    /// connection).
+    Stream(Vec<Value>),
+    Hold,
+}
+
+/// A fake API server that answers by route instead of by script, for driving a real `Controller`.
+pub fn serve_routes(
+    mut handle: ApiHandle,
+    mut route: impl FnMut(&Method, &str, &Value) -> Reply + Send + 'static,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Some((request, send)) = handle.next_request().await {
+            let (parts, body) = request.into_parts();
+            let bytes = body.collect_bytes().await.unwrap();
+            let body: Value = if bytes.is_empty() {
+                Value::Null
+            } else {
+                serde_json::from_slice(&bytes).unwrap()
+            };
+            let response = match route(&parts.method, &parts.uri.to_string(), &body) {
+                Reply::Json(status, value) => Response::builder()
+                    .status(status)
+                    .body(Body::from(serde_json::to_vec(&value).unwrap())),
+                Reply::Stream(events) => {
+                    let lines: String = events.iter().map(|e| format!("{e}\n")).collect();
+                    Response::builder().body(Body::from(lines.into_bytes()))
+                }
+                Reply::Hold => {
+                    held.push(send);
+                    continue;
+                }
+            };
+            send.send_response(response.unwrap());
+        }
+    })
+}
+
+/// A mocked client and the handle that answers it.
+pub fn client() -> (Client, ApiHandle) {
+    let (service, handle) = mock::pair::<Request<Body>, Response<Body>>();
+    (Client::new(service, NAMESPACE), handle)
+}
+
+/// A list response of `kind` items at `resource_version`.
+pub fn list(kind: &str, api_version: &str, resource_version: &str, items: Vec<Value>) -> Reply {
+    Reply::Json(
+        StatusCode::OK,
+        json!({"kind": format!("{kind}List"), "apiVersion": api_version,
+               "metadata": {"resourceVersion": resource_version}, "items": items}),
+    )
+}

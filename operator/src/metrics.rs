@@ -158,6 +158,11 @@ impl Metrics {
             .get()
     }
 
+    /// Watch or list failures of `kind` so far.
+    pub fn watch_error_count(&self, kind: &'static str) -> u64 {
+        self.watch_errors.get_or_create(&WatchLabels { kind }).get()
+    }
+
     /// Writes of `op` sent for children of `kind` so far.
     pub fn write_count(&self, kind: &'static str, op: Write) -> u64 {
         self.child_writes

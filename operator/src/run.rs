@@ -10,6 +10,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::FieldsV1;
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{Controller, WatchStreamExt, predicates, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
@@ -141,16 +142,30 @@ where
             observe(&health, &metrics, <K as k8s_openapi::Resource>::KIND, &event);
             event
         })
-        // Only herd's own managedFields entry is ever read (who owns `spec.replicas`); the rest is most of
-        // an object's size, so it is not cached.
-        .modify(|child: &mut K| {
-            child
-                .managed_fields_mut()
-                .retain(|e| e.manager.as_deref() == Some(FIELD_MANAGER))
-        })
+        .modify(trim_for_cache)
         .reflect(writer)
         .touched_objects();
     (reader, events)
+}
+
+/// The cache keeps of `managedFields` only what is ever read: whether herd's own entry owns `spec.replicas`.
+/// The entries mirror the whole object field by field and would otherwise be most of the cache's memory.
+pub fn trim_for_cache<K: Resource>(child: &mut K) {
+    let fields = child.managed_fields_mut();
+    fields.retain(|e| e.manager.as_deref() == Some(FIELD_MANAGER));
+    for entry in fields.iter_mut() {
+        if let Some(FieldsV1(owned)) = entry.fields_v1.as_mut() {
+            let replicas = owned
+                .get("f:spec")
+                .and_then(|spec| spec.get("f:replicas"))
+                .is_some();
+            *owned = if replicas {
+                serde_json::json!({"f:spec": {"f:replicas": {}}})
+            } else {
+                serde_json::json!({})
+            };
+        }
+    }
 }
 
 fn observe<T, E: std::fmt::Display>(
@@ -229,3 +244,6 @@ async fn signal() {
         _ = terminate => {},
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -267,6 +267,7 @@ async fn a_child_edited_out_of_band_is_reverted() {
     let mut running = Running::start(json!({"image": "shop:1"})).await;
     let mut edited = running.deployment.clone();
     edited["spec"]["template"]["spec"]["containers"][0]["image"] = json!("evil:1");
+    edited["metadata"]["resourceVersion"] = json!("999");
     Caches::put(&mut running.caches.deployments, &edited);
     let ss = running.ss.clone();
     running
@@ -530,6 +531,7 @@ async fn autoscaling_on_off_on_keeps_the_serving_replica_count() {
         .unwrap()
         .push(json!({"manager": "kube-controller-manager",
         "operation": "Update", "subresource": "scale", "fieldsV1": {"f:spec": {"f:replicas": {}}}}));
+    scaled["metadata"]["resourceVersion"] = json!("500");
     let scaled = rolled_out(&scaled);
     Caches::put(&mut running.caches.deployments, &scaled);
     Caches::put(&mut running.caches.hpas, &hpa.last());
@@ -550,41 +552,58 @@ async fn autoscaling_on_off_on_keeps_the_serving_replica_count() {
     let ss = fixtures::with_status_patch(&ss, &status.last());
     running.reconcile(&ss, vec![]).await.unwrap();
 
-    // Off, replicas unset: herd takes over the count the HPA chose, then deletes the HPA.
+    // Off, replicas unset ("keep what runs"): the HPA's count of 5 already is what herd would apply and the
+    // scale owner keeps it, so the Deployment is left alone and only the HPA goes.
     let mut off = running.edit(3, json!({"image": "shop:1"}));
     off.status = ss.status.clone();
-    let deployment = Seen::default();
-    deployment.push(scaled.clone());
     running
         .reconcile(
             &off,
             vec![
-                Exchange::apply(DEPLOYMENTS, "web")
-                    .check(|body| assert_eq!(body["spec"]["replicas"], 5, "the HPA's count is kept"))
-                    .respond(answer_chained(&deployment, FIELD_MANAGER)),
                 Exchange::delete(HPAS, "web", "uid-horizontalpodautoscaler-web").respond(|_| {
                     (
                         StatusCode::OK,
                         json!({"kind": "Status", "apiVersion": "v1", "status": "Success"}),
                     )
                 }),
-                Exchange::event("Normal", "Updated"),
                 Exchange::event("Normal", "Deleted")
                     .check(|body| assert_eq!(body["note"], "deleted HorizontalPodAutoscaler web")),
-                Exchange::status("web").respond(answer_status(&Seen::default(), &off)),
+                Exchange::status("web")
+                    .check(|body| assert_eq!(body["status"]["replicas"], 5))
+                    .respond(answer_status(&Seen::default(), &off)),
             ],
         )
         .await
         .unwrap();
-    let live = rolled_out(&deployment.last());
-    assert!(herd_owns_replicas(&live));
-    Caches::put(&mut running.caches.deployments, &live);
     let hpa_live = hpa.last();
     Caches::remove(&mut running.caches.hpas, &hpa_live);
 
+    // Off with an explicit count: herd takes the field over from the scale owner (forced apply).
+    let mut fixed = running.edit(4, json!({"image": "shop:1", "replicas": 4}));
+    fixed.status = off.status.clone();
+    let deployment = Seen::default();
+    deployment.push(scaled.clone());
+    running
+        .reconcile(
+            &fixed,
+            vec![
+                Exchange::apply(DEPLOYMENTS, "web")
+                    .check(|body| assert_eq!(body["spec"]["replicas"], 4))
+                    .respond(answer_chained(&deployment, FIELD_MANAGER)),
+                Exchange::event("Normal", "Updated"),
+                Exchange::status("web").respond(answer_status(&Seen::default(), &fixed)),
+            ],
+        )
+        .await
+        .unwrap();
+    let mut live = rolled_out(&deployment.last());
+    live["metadata"]["resourceVersion"] = json!("600");
+    assert!(herd_owns_replicas(&live));
+    Caches::put(&mut running.caches.deployments, &live);
+
     // On again: herd owns the count now, so it hands it off again before letting go.
-    let mut on = running.edit(4, autoscaled);
-    on.status = off.status.clone();
+    let mut on = running.edit(5, autoscaled);
+    on.status = fixed.status.clone();
     let deployment = Seen::default();
     deployment.push(live);
     running
@@ -595,7 +614,7 @@ async fn autoscaling_on_off_on_keeps_the_serving_replica_count() {
                     http::Method::PATCH,
                     format!("{DEPLOYMENTS}/web?&force=true&fieldManager=herd-operator-handoff"),
                 )
-                .check(|body| assert_eq!(body["spec"]["replicas"], 5))
+                .check(|body| assert_eq!(body["spec"]["replicas"], 4))
                 .respond(answer_chained(&deployment, apply::HANDOFF_MANAGER)),
                 Exchange::apply(DEPLOYMENTS, "web")
                     .check(|body| assert!(body["spec"].get("replicas").is_none(), "{body}"))
@@ -608,5 +627,9 @@ async fn autoscaling_on_off_on_keeps_the_serving_replica_count() {
         )
         .await
         .unwrap();
-    assert_eq!(deployment.last()["spec"]["replicas"], 5);
+    assert_eq!(
+        deployment.last()["spec"]["replicas"],
+        4,
+        "the hand-off kept the count"
+    );
 }
