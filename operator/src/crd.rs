@@ -530,6 +530,10 @@ pub struct StatelessServiceStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[x_kube(merge_strategy = ListMerge::Map(vec!["type".into()]))]
     pub conditions: Vec<Condition>,
+
+    /// What the HorizontalPodAutoscaler decided and why (set while autoscaling is enabled).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub autoscaling: Option<crate::traffic::hpa_status::AutoscalingStatus>,
 }
 
 /// Condition types herd sets in `status.conditions`.

@@ -9,5 +9,15 @@
 //! API. Each stage is testable alone: discovery is a pure function, the scraper takes targets from a channel,
 //! the rate math is pure, and the API reads only the store.
 
+pub mod api;
+pub mod auth;
+pub mod discovery;
+pub mod hpa_status;
 pub mod promtext;
 pub mod rate;
+pub mod run;
+pub mod scrape;
+pub mod selector;
+pub mod selfmetrics;
+pub mod store;
+pub mod tls;
