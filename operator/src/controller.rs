@@ -6,6 +6,7 @@ use crate::error::{Error, Result};
 use crate::metrics::{Metrics, Outcome};
 use crate::resources;
 use crate::status::{self, Problem};
+use crate::traffic::hpa_status::autoscaling_status;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::jiff::Timestamp;
@@ -155,7 +156,16 @@ async fn update_status(
     deployment: Option<&Deployment>,
     problem: Option<&Problem>,
 ) -> Result<bool> {
-    let next = status::desired(ss, deployment, problem, Timestamp::now());
+    let mut next = status::desired(ss, deployment, problem, Timestamp::now());
+    // What the HPA decided and why lives in the HPA's own status, which only the cache has.
+    next.autoscaling = if ss.spec.autoscaling.enabled {
+        let live = ctx
+            .children
+            .live(&ss.namespace().unwrap_or_default(), &ss.name_any());
+        live.hpa.map(|hpa| autoscaling_status(&hpa))
+    } else {
+        None
+    };
     let current = ss.status.clone().unwrap_or_default();
     if next == current {
         return Ok(false);

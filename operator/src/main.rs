@@ -7,7 +7,7 @@ use kube::CustomResourceExt;
 #[derive(Parser)]
 #[command(name = "herd-operator", version, about)]
 struct Cli {
-    /// Log line format of `run`.
+    /// Log line format of `run` and `metrics-api`.
     #[arg(
         long,
         env = "HERD_LOG_FORMAT",
@@ -26,6 +26,8 @@ enum Command {
     Run(run::RunArgs),
     /// Print the StatelessService CustomResourceDefinition as YAML.
     Crd,
+    /// Serve per-pod request rates as custom.metrics.k8s.io/v1beta2 for the HPA (its own Deployment).
+    MetricsApi(herd_operator::traffic::run::MetricsApiArgs),
     /// Validate StatelessService manifests as the API server would and print their children as YAML.
     Render {
         /// Manifest file (a YAML stream); `-` reads stdin. Repeat for several files.
@@ -59,6 +61,10 @@ async fn main() -> anyhow::Result<()> {
             if !rendered {
                 std::process::exit(1);
             }
+        }
+        Some(Command::MetricsApi(args)) => {
+            telemetry::init(cli.log_format)?;
+            herd_operator::traffic::run::run(args).await?;
         }
         Some(Command::Run(args)) => {
             telemetry::init(cli.log_format)?;

@@ -156,6 +156,7 @@ pub fn patch(status: &StatelessServiceStatus) -> Value {
             "selector": status.selector,
             "currentImage": status.current_image,
             "conditions": status.conditions,
+            "autoscaling": status.autoscaling,
         }
     })
 }
