@@ -187,6 +187,18 @@ pub fn fixed_replicas(replicas: i64) -> impl FnOnce(&mut Value) {
     }
 }
 
+/// The Secret `shop-jwt` examples/shop.yaml reads its HS256 key from, made as the README says.
+pub async fn create_jwt_secret(cluster: &Cluster, namespace: &str) -> anyhow::Result<()> {
+    let secret = format!("--from-literal=secret={}", random_secret()?);
+    cluster
+        .kubectl(
+            Some(namespace),
+            &["create", "secret", "generic", "shop-jwt", &secret],
+        )
+        .await?;
+    Ok(())
+}
+
 /// 32 random bytes, hex-encoded: the HS256 key of one test's shop.
 fn random_secret() -> anyhow::Result<String> {
     use std::io::Read;

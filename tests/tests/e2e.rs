@@ -168,18 +168,7 @@ async fn examples_become_available_with_owned_children(cluster: Cluster, ns: Str
     cluster
         .kubectl(n, &["apply", "-f", "examples/redis.yaml"])
         .await?;
-    cluster
-        .kubectl(
-            n,
-            &[
-                "create",
-                "secret",
-                "generic",
-                "shop-jwt",
-                "--from-literal=secret=e2e-examples-key-0123456789abcdef",
-            ],
-        )
-        .await?;
+    herd::create_jwt_secret(&cluster, &ns).await?;
     cluster
         .kubectl(
             n,
