@@ -179,12 +179,20 @@ fn kind_of(doc: &Value) -> &str {
     doc["kind"].as_str().unwrap_or_default()
 }
 
-fn one_of_kind<T: serde::de::DeserializeOwned>(docs: &[Value], kind: &str) -> anyhow::Result<T> {
-    let found: Vec<_> = docs.iter().filter(|d| kind_of(d) == kind).collect();
-    if found.len() != 1 {
-        bail!("expected one {kind}, the chart rendered {}", found.len());
-    }
-    Ok(serde_yaml::from_value(found[0].clone())?)
+/// The operator's own objects are named after the release (`herd`); other components of the chart (the
+/// metrics API) bring objects of the same kinds under other names.
+const OPERATOR: &str = "herd";
+
+fn find<'a>(docs: &'a [Value], kind: &str, name: &str) -> Option<&'a Value> {
+    docs.iter()
+        .find(|d| kind_of(d) == kind && d["metadata"]["name"] == name)
+}
+
+fn named<T: serde::de::DeserializeOwned>(docs: &[Value], kind: &str, name: &str) -> anyhow::Result<T> {
+    let Some(found) = find(docs, kind, name) else {
+        bail!("the chart rendered no {kind} named {name}");
+    };
+    Ok(serde_yaml::from_value(found.clone())?)
 }
 
 fn chart_crd_is_generated() -> Result<(), Failed> {
@@ -342,7 +350,7 @@ fn bad_values_are_rejected() -> Result<(), Failed> {
 }
 
 fn rbac_is_least_privilege() -> Result<(), Failed> {
-    let role: ClusterRole = one_of_kind(&render(&[])?, "ClusterRole")?;
+    let role: ClusterRole = named(&render(&[])?, "ClusterRole", OPERATOR)?;
     let mut granted = BTreeSet::new();
     for rule in role.rules.unwrap_or_default() {
         for group in rule.api_groups.unwrap_or_default() {
@@ -390,7 +398,7 @@ fn rbac_is_least_privilege() -> Result<(), Failed> {
 }
 
 fn operator_pod_is_restricted() -> Result<(), Failed> {
-    let deployment: Deployment = one_of_kind(&render(&[])?, "Deployment")?;
+    let deployment: Deployment = named(&render(&[])?, "Deployment", OPERATOR)?;
     let pod = deployment
         .spec
         .and_then(|s| s.template.spec)
@@ -488,10 +496,7 @@ fn service_monitor_only_when_enabled() -> Result<(), Failed> {
         monitor["spec"]["endpoints"][0]["port"] == "http-metrics",
         "ServiceMonitor scrapes the wrong port"
     );
-    let service = docs
-        .iter()
-        .find(|d| kind_of(d) == "Service")
-        .ok_or("no metrics Service")?;
+    let service = find(&docs, "Service", "herd-metrics").ok_or("no Service herd-metrics")?;
     ensure!(
         monitor["spec"]["selector"]["matchLabels"]["app.kubernetes.io/instance"]
             == service["metadata"]["labels"]["app.kubernetes.io/instance"],
@@ -503,10 +508,10 @@ fn service_monitor_only_when_enabled() -> Result<(), Failed> {
 fn own_service_account() -> Result<(), Failed> {
     let docs = render(&["serviceAccount.create=false", "serviceAccount.name=platform-herd"])?;
     ensure!(
-        !docs.iter().any(|d| kind_of(d) == "ServiceAccount"),
+        find(&docs, "ServiceAccount", OPERATOR).is_none(),
         "ServiceAccount created although create=false"
     );
-    let deployment: Deployment = one_of_kind(&docs, "Deployment")?;
+    let deployment: Deployment = named(&docs, "Deployment", OPERATOR)?;
     let account = deployment
         .spec
         .and_then(|s| s.template.spec)
@@ -515,10 +520,7 @@ fn own_service_account() -> Result<(), Failed> {
         account.as_deref() == Some("platform-herd"),
         "pod runs as {account:?}"
     );
-    let binding = docs
-        .iter()
-        .find(|d| kind_of(d) == "ClusterRoleBinding")
-        .ok_or("no ClusterRoleBinding")?;
+    let binding = find(&docs, "ClusterRoleBinding", OPERATOR).ok_or("no ClusterRoleBinding herd")?;
     ensure!(
         binding["subjects"][0]["name"] == "platform-herd",
         "binding is not for the user's ServiceAccount"
