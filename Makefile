@@ -36,12 +36,14 @@ docs-check:
 image-check:
 	scripts/check-images.sh
 
-# The CRD is generated from operator/src/crd.rs; the chart carries a copy (a test fails when they differ).
+# The CRD is generated from operator/src/crd.rs; the chart carries a copy and the README its reference
+# (`make test` fails when either is stale).
 crds:
 	mkdir -p crds
 	$(CARGO) run --locked -q -p herd-operator -- crd > crds/statelessservice.yaml.tmp
 	mv crds/statelessservice.yaml.tmp crds/statelessservice.yaml
 	cp crds/statelessservice.yaml charts/herd/crds/statelessservice.yaml
+	python3 scripts/gen-docs.py
 
 # Static musl binaries built on the host (one build for both), each COPY'd into a FROM scratch image.
 images:
