@@ -633,3 +633,26 @@ async fn autoscaling_on_off_on_keeps_the_serving_replica_count() {
         "the hand-off kept the count"
     );
 }
+
+/// `replicas` unset means "keep what runs": someone scaling the Deployment by hand is not undone, and costs
+/// no write besides the status that reports the new count.
+#[tokio::test]
+async fn a_manual_scale_with_replicas_unset_is_kept_without_an_apply() {
+    let mut running = Running::start(json!({"image": "shop:1"})).await;
+    let mut scaled = running.deployment.clone();
+    scaled["spec"]["replicas"] = json!(4);
+    scaled["metadata"]["resourceVersion"] = json!("700");
+    Caches::put(&mut running.caches.deployments, &rolled_out(&scaled));
+    let ss = running.ss.clone();
+    running
+        .reconcile(
+            &ss,
+            vec![
+                Exchange::status("web")
+                    .check(|body| assert_eq!(body["status"]["replicas"], 4))
+                    .respond(answer_status(&Seen::default(), &ss)),
+            ],
+        )
+        .await
+        .unwrap();
+}
