@@ -41,6 +41,14 @@ const VARIANTS: &[(&str, &[&str])] = &[
         &["serviceAccount.create=false", "serviceAccount.name=platform-herd"],
     ),
     ("no_rbac", &["rbac.create=false"]),
+    ("no_metrics_api", &["metricsApi.enabled=false"]),
+    (
+        "metrics_api_own_secret",
+        &[
+            "metricsApi.tls.secretName=metrics-tls",
+            "metricsApi.scrapeInterval=10s",
+        ],
+    ),
     (
         "pinned_and_scheduled",
         &[
@@ -112,6 +120,11 @@ fn main() -> ExitCode {
         Trial::test("own_service_account_is_used_and_not_created", own_service_account),
         Trial::test("notes_tell_the_next_steps", notes_tell_the_next_steps),
         Trial::test("examples_redis_validates", examples_redis_validates),
+        Trial::test(
+            "metrics_api_is_its_own_least_privilege_deployment",
+            metrics_api_is_separate,
+        ),
+        Trial::test("metrics_api_can_be_turned_off", metrics_api_can_be_turned_off),
     ];
     for (name, sets) in VARIANTS {
         tool_trials.push(Trial::test(
@@ -553,5 +566,143 @@ fn notes_tell_the_next_steps() -> Result<(), Failed> {
     ] {
         ensure!(notes.contains(words), "NOTES lack {words:?}:\n{notes}");
     }
+    Ok(())
+}
+
+/// Objects of the metrics source (`metricsApi`), labelled with their own component.
+fn is_metrics_api(doc: &Value) -> bool {
+    doc["metadata"]["labels"]["app.kubernetes.io/component"] == "metrics-api"
+}
+
+fn metrics_api_is_separate() -> Result<(), Failed> {
+    let docs = render(&[])?;
+    let ours: Vec<&Value> = docs.iter().filter(|d| is_metrics_api(d)).collect();
+    let of_kind = |kind: &str| ours.iter().filter(|d| kind_of(d) == kind).count();
+    for (kind, count) in [
+        ("Deployment", 1),
+        ("Service", 1),
+        ("ServiceAccount", 1),
+        ("APIService", 1),
+        ("Secret", 1),
+    ] {
+        ensure!(
+            of_kind(kind) == count,
+            "metrics source renders {} {kind}, want {count}",
+            of_kind(kind)
+        );
+    }
+    let deployment = ours
+        .iter()
+        .find(|d| kind_of(d) == "Deployment")
+        .ok_or("no Deployment")?;
+    let pod = &deployment["spec"]["template"]["spec"];
+    ensure!(
+        pod["serviceAccountName"] == "herd-metrics-api",
+        "runs as {:?}",
+        pod["serviceAccountName"]
+    );
+    ensure!(
+        pod["containers"][0]["args"][0] == "metrics-api",
+        "not the metrics-api subcommand"
+    );
+    ensure!(
+        pod["containers"][0]["readinessProbe"]["httpGet"]["scheme"] == "HTTPS",
+        "probes do not use the TLS port"
+    );
+    // Neither Deployment's selector may match the other's pods.
+    let operator: Deployment = named(&docs, "Deployment", OPERATOR)?;
+    let operator_selector = serde_json::to_value(operator.spec.map(|s| s.selector.match_labels))?;
+    let selector = serde_json::to_value(&deployment["spec"]["selector"]["matchLabels"])?;
+    ensure!(
+        operator_selector != selector,
+        "operator and metrics source share a selector"
+    );
+
+    let api = ours
+        .iter()
+        .find(|d| kind_of(d) == "APIService")
+        .ok_or("no APIService")?;
+    ensure!(
+        api["metadata"]["name"] == "v1beta2.custom.metrics.k8s.io",
+        "APIService name"
+    );
+    ensure!(
+        api["spec"]["caBundle"].as_str().is_some_and(|c| !c.is_empty()),
+        "APIService has no caBundle"
+    );
+    ensure!(
+        api["spec"]["insecureSkipTLSVerify"].is_null(),
+        "APIService skips TLS verification"
+    );
+
+    let role: ClusterRole = serde_yaml::from_value(
+        (*ours
+            .iter()
+            .find(|d| kind_of(d) == "ClusterRole")
+            .ok_or("no ClusterRole")?)
+        .clone(),
+    )?;
+    let mut granted = BTreeSet::new();
+    for rule in role.rules.unwrap_or_default() {
+        for group in rule.api_groups.unwrap_or_default() {
+            for resource in rule.resources.clone().unwrap_or_default() {
+                for verb in &rule.verbs {
+                    granted.insert(format!("{group}/{resource}:{verb}"));
+                }
+            }
+        }
+    }
+    let wanted: BTreeSet<String> = ["/pods", "herd.dev/statelessservices"]
+        .iter()
+        .flat_map(|r| ["get", "list", "watch"].map(|v| format!("{r}:{v}")))
+        .collect();
+    ensure!(
+        granted == wanted,
+        "metrics source ClusterRole grants {granted:?}, want {wanted:?}"
+    );
+    let bindings: Vec<String> = ours
+        .iter()
+        .filter(|d| matches!(kind_of(d), "ClusterRoleBinding" | "RoleBinding"))
+        .map(|d| {
+            format!(
+                "{}:{}",
+                d["metadata"]["namespace"].as_str().unwrap_or(""),
+                d["roleRef"]["name"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    for needed in [
+        ":system:auth-delegator",
+        "kube-system:extension-apiserver-authentication-reader",
+    ] {
+        ensure!(
+            bindings.iter().any(|b| b == needed),
+            "no binding to {needed}: {bindings:?}"
+        );
+    }
+    Ok(())
+}
+
+fn metrics_api_can_be_turned_off() -> Result<(), Failed> {
+    let docs = render(&["metricsApi.enabled=false"])?;
+    let left: Vec<_> = docs
+        .iter()
+        .filter(|d| is_metrics_api(d))
+        .map(|d| kind_of(d).to_string())
+        .collect();
+    ensure!(left.is_empty(), "metricsApi.enabled=false still renders {left:?}");
+    let own = render(&["metricsApi.tls.secretName=metrics-tls"])?;
+    ensure!(
+        !own.iter().any(|d| kind_of(d) == "Secret"),
+        "a Secret is made although one was given"
+    );
+    let api = own
+        .iter()
+        .find(|d| kind_of(d) == "APIService")
+        .ok_or("no APIService")?;
+    ensure!(
+        api["spec"]["insecureSkipTLSVerify"] == true,
+        "no CA given, yet TLS is verified"
+    );
     Ok(())
 }
