@@ -115,7 +115,7 @@ impl TestNamespace {
     pub async fn dump(&self) -> String {
         let ns = Some(self.name.as_str());
         let mut report = format!("==== state of namespace {} ====\n", self.name);
-        let steps: [(Option<&str>, &[&str]); 6] = [
+        let steps: [(Option<&str>, &[&str]); 8] = [
             (
                 ns,
                 &[
@@ -127,6 +127,8 @@ impl TestNamespace {
             ),
             (ns, &["describe", "statelessservices"]),
             (ns, &["describe", "pods"]),
+            // Names the metric an autoscaler cannot read, and why.
+            (ns, &["describe", "hpa"]),
             (ns, &["get", "events", "--sort-by=.lastTimestamp"]),
             (
                 ns,
@@ -142,6 +144,15 @@ impl TestNamespace {
             (
                 Some("herd-system"),
                 &["logs", "--all-containers", "--tail=200", "deployment/herd"],
+            ),
+            (
+                Some("herd-system"),
+                &[
+                    "logs",
+                    "--all-containers",
+                    "--tail=100",
+                    "deployment/herd-metrics-api",
+                ],
             ),
         ];
         for (namespace, args) in steps {

@@ -82,6 +82,24 @@ pub fn status_int(ss: &DynamicObject, field: &str) -> i64 {
     ss.data["status"][field].as_i64().unwrap_or_default()
 }
 
+/// The current per-pod value of `metric` in `status.autoscaling`, as a number: herd mirrors the HPA's
+/// averages as quantities (`12`, `12500m`), `None` while the HPA has not read the metric.
+pub fn autoscaling_current(ss: &DynamicObject, metric: &str) -> Option<f64> {
+    let current = ss.data["status"]["autoscaling"]["metrics"]
+        .as_array()?
+        .iter()
+        .find(|m| m["name"] == metric)?["current"]
+        .as_str()?;
+    let (number, scale) = match current.strip_suffix('m') {
+        Some(milli) => (milli, 1e-3),
+        None => match current.strip_suffix('k') {
+            Some(kilo) => (kilo, 1e3),
+            None => (current, 1.0),
+        },
+    };
+    number.parse::<f64>().ok().map(|n| n * scale)
+}
+
 /// Whether the status describes the current spec: herd has seen the latest generation.
 pub fn observed(ss: &DynamicObject) -> bool {
     let generation = ss.metadata.generation.unwrap_or_default();
@@ -205,4 +223,48 @@ fn random_secret() -> anyhow::Result<String> {
     let mut bytes = [0u8; 32];
     std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_status(status: Value) -> DynamicObject {
+        let mut ss = DynamicObject::new("shop", &resource());
+        ss.data = json!({ "status": status });
+        ss
+    }
+
+    #[test]
+    fn reads_the_requests_metric_in_the_units_the_hpa_writes() {
+        let metric = "herd_http_requests_per_second";
+        let cases = [
+            ("33333m", Some(33.333)),
+            ("12", Some(12.0)),
+            ("1500k", Some(1.5e6)),
+            ("12 rps", None),
+        ];
+        for (current, want) in cases {
+            let ss = with_status(json!({ "autoscaling": { "metrics": [
+                { "name": "cpu", "current": "41%", "target": "70%" },
+                { "name": metric, "current": current, "target": "5 (average)" },
+            ] } }));
+            let got = autoscaling_current(&ss, metric);
+            assert!(
+                got.zip(want).map_or(got == want, |(g, w)| (g - w).abs() < 1e-9),
+                "{current}: {got:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_metric_the_hpa_has_not_read_has_no_current_value() {
+        let metric = "herd_http_requests_per_second";
+        let unread = with_status(json!({ "autoscaling": { "metrics": [
+            { "name": metric, "target": "5 (average)", "message": "the autoscaler has not read this metric yet" },
+        ] } }));
+        assert_eq!(autoscaling_current(&unread, metric), None);
+        assert_eq!(autoscaling_current(&with_status(json!({})), metric), None);
+        assert_eq!(autoscaling_current(&with_status(json!(null)), metric), None);
+    }
 }

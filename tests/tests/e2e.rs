@@ -12,6 +12,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{Pod, Service};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::kube_aggregator::pkg::apis::apiregistration::v1::APIService;
 use kube::api::{DeleteParams, ListParams};
 use kube::{Api, Resource, ResourceExt};
 use libtest_mimic::{Arguments, Failed, Trial};
@@ -29,6 +30,13 @@ const RECONCILE_TIMEOUT: Duration = Duration::from_secs(60);
 const IMAGE: &str = "herd-shop:dev";
 const IMAGE_NEXT: &str = "herd-shop:dev2";
 const DEMO_USER: (&str, &str) = ("alice", "wonderland-42");
+/// The APIService the chart registers for herd's metrics source, and the per-pod metric it serves.
+const METRICS_API: &str = "v1beta2.custom.metrics.k8s.io";
+const REQUESTS_METRIC: &str = "herd_http_requests_per_second";
+/// Two scrapes (5 s apart) give a first rate, the HPA acts every 15 s and may double at once.
+const SCALE_UP_TIMEOUT: Duration = Duration::from_secs(90);
+/// The 30 s rate window drains, then the 30 s scale-down stabilization window passes, then an HPA sync.
+const SCALE_DOWN_TIMEOUT: Duration = Duration::from_secs(180);
 
 type TestFn = fn(Cluster, String) -> Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send>>;
 
@@ -46,6 +54,7 @@ fn main() -> std::process::ExitCode {
         trial!(cart_survives_deleting_the_pod_that_served_it),
         trial!(image_change_rolls_out_without_a_failed_request),
         trial!(scale_and_autoscaling_toggles_keep_serving_replicas),
+        trial!(traffic_scales_replicas_up_and_back_down),
         trial!(edited_or_deleted_children_are_restored),
         trial!(deleting_the_statelessservice_removes_every_child),
         trial!(invalid_manifest_is_rejected_with_the_cel_message),
@@ -503,6 +512,109 @@ async fn scale_and_autoscaling_toggles_keep_serving_replicas(
         "ready replicas dropped to {lowest} while autoscaling was switched on and off"
     );
     herd::wait_available(&cluster, &ns, "shop", 3, false, RECONCILE_TIMEOUT).await?;
+    Ok(())
+}
+
+async fn traffic_scales_replicas_up_and_back_down(cluster: Cluster, ns: String) -> anyhow::Result<()> {
+    let apiservices: Api<APIService> = Api::all(cluster.client.clone());
+    wait_for(
+        &format!("the APIService {METRICS_API} to be Available"),
+        RECONCILE_TIMEOUT,
+        || async {
+            let conditions = apiservices
+                .get(METRICS_API)
+                .await?
+                .status
+                .and_then(|s| s.conditions)
+                .unwrap_or_default();
+            Ok(match conditions.iter().find(|c| c.type_ == "Available") {
+                Some(c) if c.status == "True" => Check::Done(()),
+                other => Check::NotYet(format!("Available condition {other:?}")),
+            })
+        },
+    )
+    .await?;
+    // Requests per second only, no CPU target: the HPA takes the highest of its metrics, and CPU must not
+    // be what holds the replicas up.
+    let autoscaling = json!({
+        "enabled": true, "minReplicas": 1, "maxReplicas": 4, "targetRequestsPerSecond": 5,
+        "behavior": { "scaleUpStabilizationWindowSeconds": 0, "scaleDownStabilizationWindowSeconds": 30 }
+    });
+    herd::deploy_shop(&cluster, &ns, |manifest| {
+        manifest["spec"]["autoscaling"] = autoscaling;
+    })
+    .await?;
+    herd::wait_available(&cluster, &ns, "shop", 1, false, READY_TIMEOUT).await?;
+
+    let deployments: Api<Deployment> = Api::namespaced(cluster.client.clone(), &ns);
+    // The Deployment's replica count (the HPA's decision) and, for failure messages, herd's view of it.
+    let scale_state = || async {
+        let replicas = deployments.get("shop").await?.spec.and_then(|s| s.replicas);
+        let ss = herd::api(&cluster, &ns).get("shop").await?;
+        let state = format!(
+            "Deployment spec.replicas {replicas:?}, status.autoscaling {}",
+            ss.data["status"]["autoscaling"]
+        );
+        anyhow::Ok((replicas.unwrap_or(0), ss, state))
+    };
+    // 4 workers pausing 50 ms send tens of requests per second: far above 5 per replica even at 4 replicas.
+    let budget = Budget {
+        max_requests: 20_000,
+        max_duration: Duration::from_secs(240),
+        pause: Duration::from_millis(50),
+    };
+    let load = Load::start(&cluster.client, &shop_target(&ns), "/products?limit=1", 4, budget);
+    let under_load = async {
+        let scaled = wait_for(
+            "the HPA to scale shop above 1 replica",
+            SCALE_UP_TIMEOUT,
+            || async {
+                let (replicas, _, state) = scale_state().await?;
+                Ok(if replicas > 1 {
+                    Check::Done(replicas)
+                } else {
+                    Check::NotYet(state)
+                })
+            },
+        )
+        .await?;
+        let rate = wait_for(
+            "status.autoscaling to show the requests per second under load",
+            RECONCILE_TIMEOUT,
+            || async {
+                let (_, ss, state) = scale_state().await?;
+                // The shop counts no probe requests: an idle pod reads 0, so above 0 is this test's load.
+                Ok(match herd::autoscaling_current(&ss, REQUESTS_METRIC) {
+                    Some(rate) if rate > 0.0 => Check::Done(rate),
+                    _ => Check::NotYet(state),
+                })
+            },
+        )
+        .await?;
+        anyhow::Ok((scaled, rate))
+    };
+    let under_load = under_load.await;
+    let report = load.stop().await;
+    let (scaled, rate) = under_load.with_context(|| format!("load: {}", report.summary()))?;
+    println!(
+        "under load: {scaled} replicas, {REQUESTS_METRIC} {rate} per pod; {}",
+        report.summary()
+    );
+
+    wait_for(
+        "the HPA to scale shop back to minReplicas 1 once the load stopped",
+        SCALE_DOWN_TIMEOUT,
+        || async {
+            let (replicas, _, state) = scale_state().await?;
+            Ok(if replicas == 1 {
+                Check::Done(())
+            } else {
+                Check::NotYet(state)
+            })
+        },
+    )
+    .await?;
+    herd::wait_available(&cluster, &ns, "shop", 1, false, RECONCILE_TIMEOUT).await?;
     Ok(())
 }
 
