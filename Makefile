@@ -13,7 +13,7 @@ export IMAGE_TAG KIND_CLUSTER METRICS_SERVER_CHART_VERSION
 
 .PHONY: test fmt-check clippy unit docs docs-check image-check crds images demo e2e kind-down
 
-test: fmt-check clippy unit docs-check
+test: fmt-check clippy unit docs-check image-check
 
 fmt-check:
 	$(CARGO) fmt --all -- --check
