@@ -29,8 +29,14 @@ pub struct Config {
     /// A file holding the HS256 key, e.g. a mounted Secret; a trailing newline is ignored.
     #[arg(long = "jwt-secret-file", env = "JWT_SECRET_FILE")]
     pub jwt_secret_file: Option<PathBuf>,
-    /// How long a session token is valid.
-    #[arg(long = "jwt-ttl-seconds", env = "JWT_TTL_SECONDS", default_value_t = 3600)]
+    /// How long a session token is valid, 60 s to 30 days (a token shorter-lived than the replicas' clock
+    /// leeway would be accepted after it expired).
+    #[arg(
+        long = "jwt-ttl-seconds",
+        env = "JWT_TTL_SECONDS",
+        default_value_t = 3600,
+        value_parser = clap::value_parser!(u64).range(60..=2_592_000)
+    )]
     pub jwt_ttl_seconds: u64,
     /// Replica name for the `x-served-by` header (the downward API's pod name); default: the hostname.
     #[arg(long = "pod-name", env = "POD_NAME")]

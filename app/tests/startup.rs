@@ -30,7 +30,7 @@ fn failed_start(env: &[(&str, &str)], args: &[&str]) -> (Option<i32>, String) {
 fn configuration_errors_name_the_variable_and_exit_non_zero() {
     let port = free_port().to_string();
     let short = [("PORT", port.as_str()), ("JWT_SECRET", "too-short")];
-    let cases: [(&[(&str, &str)], &str); 6] = [
+    let cases: [(&[(&str, &str)], &str); 7] = [
         (&[("PORT", &port)], "JWT_SECRET"),
         (&short, "JWT_SECRET: the key is 9 bytes"),
         (
@@ -57,6 +57,10 @@ fn configuration_errors_name_the_variable_and_exit_non_zero() {
                 ("SHUTDOWN_TIMEOUT_SECONDS", "-1"),
             ],
             "SHUTDOWN_TIMEOUT_SECONDS",
+        ),
+        (
+            &[("PORT", &port), ("JWT_SECRET", SECRET), ("JWT_TTL_SECONDS", "0")],
+            "JWT_TTL_SECONDS",
         ),
     ];
     for (env, fragment) in cases {

@@ -106,6 +106,10 @@ pub fn run(files: &[String], stdin: &mut dyn Read, out: &mut dyn Write, err: &mu
         };
         match text {
             Ok(text) => match render(source, &text) {
+                // As `kubectl apply` says "no objects passed": an empty input is a mistake, not a success.
+                Ok(children) if children.is_empty() => {
+                    errors.push(format!("{source}: no StatelessService manifest found"));
+                }
                 Ok(children) => all.extend(children),
                 Err(file_errors) => errors.extend(file_errors),
             },

@@ -5,7 +5,7 @@ use crate::controller::{self, Context};
 use crate::crd::StatelessService;
 use crate::http::{self, Health};
 use crate::metrics::Metrics;
-use futures::{FutureExt, Stream, StreamExt};
+use futures::{Stream, StreamExt};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::Service;
@@ -37,6 +37,9 @@ pub struct RunArgs {
     pub watch_dead_after_seconds: u64,
 }
 
+/// How long in-flight reconciles get after SIGTERM; well inside the chart's termination grace period.
+const DRAIN_DEADLINE: Duration = Duration::from_secs(20);
+
 /// Runs the controller until SIGTERM or SIGINT, then drains the probe server and returns.
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let client = Client::try_default().await?;
@@ -47,7 +50,23 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
 
     let router = http::router(health.clone(), Arc::new(registry));
     let server = tokio::spawn(http::serve(args.probe_addr, router, shutdown.wait()));
-    controller(client, metrics, health.clone(), shutdown.wait()).await;
+    let stopped = controller(client, metrics, health.clone(), shutdown.wait());
+    // kube's Controller does not stop while it still waits for its first list, so a controller that never
+    // reached the API server would outlive SIGTERM until the kubelet kills it. Bound the drain instead: at
+    // once when the caches never synced, else time for in-flight reconciles to finish.
+    let drain_deadline = {
+        let (shutdown, health) = (shutdown.clone(), health.clone());
+        async move {
+            shutdown.wait().await;
+            if health.is_ready() {
+                tokio::time::sleep(DRAIN_DEADLINE).await;
+            }
+        }
+    };
+    tokio::select! {
+        () = stopped => {}
+        () = drain_deadline => tracing::warn!("controller still busy at the drain deadline after the shutdown signal; exiting"),
+    }
     health.set_stopped();
     // The controller can also end on its own (its caches' writers gone); stop serving then too.
     shutdown.trigger();
@@ -116,7 +135,11 @@ pub async fn controller(
                 tracing::debug!("controller: {error}");
             }
         });
-    futures::join!(run, ready.boxed());
+    // Readiness waits for caches that never fill while the API server is unreachable; it must not hold up
+    // shutdown, so it runs beside the controller and is dropped once the controller has stopped.
+    let ready = tokio::spawn(ready);
+    run.await;
+    ready.abort();
 }
 
 /// A cached, label-filtered watch of one child kind and the stream of its changes (deletes included, so a

@@ -139,6 +139,17 @@ fn rendered_examples_pass_kubernetes_validate_for_1_33() {
 }
 
 #[test]
+fn empty_input_is_an_error_not_an_empty_success() {
+    let output = render(&["-f", "-"], "---\n# only a comment\n---\n");
+    assert_eq!(output.status.code(), Some(1));
+    assert!(output.stdout.is_empty());
+    assert_eq!(
+        String::from_utf8(output.stderr).unwrap().trim(),
+        "<stdin>: no StatelessService manifest found"
+    );
+}
+
+#[test]
 fn bad_manifests_exit_non_zero_naming_file_document_and_field() {
     let output = render(&["-f", "operator/tests/data/bad.yaml"], "");
     assert_eq!(output.status.code(), Some(1));
