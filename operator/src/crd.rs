@@ -94,7 +94,17 @@ macro_rules! int_or_percent_rule {
     ).message(
         "metadata.name must be at most 63 lower case letters, digits or '-', start with a letter and end \
          alphanumeric: it names the Service"
-    )
+    ),
+    // The pod selector is made of these labels: a pod label with another value would orphan the pods.
+    validation = Rule::new(
+        "!has(self.spec.podLabels) || ( \
+         (!('app.kubernetes.io/name' in self.spec.podLabels) || self.spec.podLabels['app.kubernetes.io/name'] == self.metadata.name) && \
+         (!('app.kubernetes.io/instance' in self.spec.podLabels) || self.spec.podLabels['app.kubernetes.io/instance'] == self.metadata.name) && \
+         (!('app.kubernetes.io/managed-by' in self.spec.podLabels) || self.spec.podLabels['app.kubernetes.io/managed-by'] == 'herd-operator'))"
+    ).message(
+        "podLabels cannot give app.kubernetes.io/name, app.kubernetes.io/instance or \
+         app.kubernetes.io/managed-by a value other than herd's: they select the pods"
+    ).field_path(".spec.podLabels")
 )]
 #[x_kube(validation = Rule::new(
     "!has(self.replicas) || !self.autoscaling.enabled || \
@@ -145,7 +155,8 @@ pub struct StatelessServiceSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resources: Option<ResourceRequirements>,
 
-    /// Extra labels for the pods. herd's own `app.kubernetes.io/*` labels always win over these.
+    /// Extra labels for the pods. herd's own `app.kubernetes.io/name`, `instance` and `managed-by` labels
+    /// select the pods: they may be repeated here only with herd's values.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(extend("maxProperties" = 64))]
     pub pod_labels: Option<BTreeMap<String, String>>,

@@ -116,7 +116,8 @@ pub fn validate(manifest: &Value) -> Result<StatelessService, Vec<FieldError>> {
     if let Err(failures) = kube_cel::Validator::new().validate(schema, &object, None) {
         return Err(failures
             .iter()
-            .map(|f| FieldError::new(f.field_path.clone(), f.message.clone()))
+            // A root rule's fieldPath comes back as `.spec.x`; the API server reports `spec.x`.
+            .map(|f| FieldError::new(f.field_path.trim_start_matches('.'), f.message.clone()))
             .collect());
     }
     serde_json::from_value(object).map_err(|e| vec![FieldError::new("", format!("cannot be read: {e}"))])

@@ -31,14 +31,22 @@ current-context: nowhere
 ";
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// The status code of a plain HTTP/1.1 GET, or None while nothing listens.
 fn status_of(port: u16, path: &str) -> Option<u16> {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
     let mut response = String::new();
     stream.read_to_string(&mut response).ok()?;
     response.split_whitespace().nth(1)?.parse().ok()
@@ -79,10 +87,21 @@ fn sigterm_stops_an_operator_that_never_reached_the_api_server() {
     while status_of(port, "/healthz").is_none() && start.elapsed() < Duration::from_secs(30) {
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert_eq!(status_of(port, "/healthz"), Some(200), "liveness is served without an API server");
-    assert_eq!(status_of(port, "/readyz"), Some(503), "not ready before the caches synced");
+    assert_eq!(
+        status_of(port, "/healthz"),
+        Some(200),
+        "liveness is served without an API server"
+    );
+    assert_eq!(
+        status_of(port, "/readyz"),
+        Some(503),
+        "not ready before the caches synced"
+    );
 
-    let killed = Command::new("kill").args(["-TERM", &operator.id().to_string()]).status().unwrap();
+    let killed = Command::new("kill")
+        .args(["-TERM", &operator.id().to_string()])
+        .status()
+        .unwrap();
     assert!(killed.success());
     // Far below the kubelet's grace period; before the fix the process never exited on its own.
     let status = wait_for_exit(&mut operator, Duration::from_secs(60));

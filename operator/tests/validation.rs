@@ -465,6 +465,32 @@ fn non_mapping_documents_are_rejected() {
 }
 
 #[test]
+fn pod_labels_cannot_change_the_labels_that_select_the_pods() {
+    let good = manifest(json!({"podLabels": {
+        "tier": "frontend",
+        "app.kubernetes.io/part-of": "shop",
+        "app.kubernetes.io/name": "web",
+        "app.kubernetes.io/instance": "web",
+        "app.kubernetes.io/managed-by": "herd-operator",
+    }}));
+    assert!(errors_of(&good).is_empty(), "{:?}", errors_of(&good));
+    for (key, value) in [
+        ("app.kubernetes.io/name", "other"),
+        ("app.kubernetes.io/instance", "other"),
+        ("app.kubernetes.io/managed-by", "helm"),
+    ] {
+        let bad = manifest(json!({"podLabels": {key: value}}));
+        let errors = errors_of(&bad);
+        assert!(
+            errors.iter().any(|e| e.field == "spec.podLabels"
+                && e.message
+                    .starts_with("podLabels cannot give app.kubernetes.io/name")),
+            "{key}={value}: {errors:?}"
+        );
+    }
+}
+
+#[test]
 fn the_name_must_be_able_to_name_a_service() {
     for name in ["web", "web-2", &format!("w{}", "a".repeat(62))] {
         let mut good = manifest(json!({}));

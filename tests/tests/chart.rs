@@ -94,6 +94,12 @@ const BAD_VALUES: &[(&str, &[&str])] = &[
         "replicaCount=3",
         &["additional properties 'replicaCount' not allowed"],
     ),
+    ("resources=null", &["missing property 'resources'"]),
+    ("image.tag=v1 beta", &["/image/tag", "does not match pattern"]),
+    (
+        "fullnameOverride=Bad_Name",
+        &["/fullnameOverride", "does not match pattern"],
+    ),
     (
         "serviceAccount.create=false",
         &["serviceAccount.name is required when serviceAccount.create is false"],
