@@ -1,6 +1,6 @@
 //! herd-shop's entry point: configuration, logging, the listener and graceful shutdown.
 
-use std::{net::SocketAddr, process::ExitCode, sync::Arc};
+use std::{io::IsTerminal, net::SocketAddr, process::ExitCode, sync::Arc};
 
 use anyhow::Context;
 use axum::{http::HeaderValue, serve::ListenerExt};
@@ -17,7 +17,10 @@ use tracing_subscriber::EnvFilter;
 #[tokio::main]
 async fn main() -> ExitCode {
     let config = Config::parse();
-    init_logging(config.log_format);
+    if let Err(e) = init_logging(config.log_format) {
+        eprintln!("error: {e}");
+        return ExitCode::from(2);
+    }
     match run(config).await {
         Ok(code) => code,
         Err(e) => {
@@ -27,15 +30,23 @@ async fn main() -> ExitCode {
     }
 }
 
-fn init_logging(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+/// A malformed `RUST_LOG` stops the start: silently logging at another level hides the very lines wanted.
+fn init_logging(format: LogFormat) -> Result<(), String> {
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(directives) => EnvFilter::try_new(&directives)
+            .map_err(|e| format!("RUST_LOG={directives:?} is not a valid filter: {e}"))?,
+        Err(_) => EnvFilter::new("info"),
+    };
+    // Colour codes only for a person at a terminal, never into a collected log file.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
     }
+    Ok(())
 }
 
 async fn run(config: Config) -> anyhow::Result<ExitCode> {
@@ -77,6 +88,10 @@ async fn run(config: Config) -> anyhow::Result<ExitCode> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("PORT: cannot bind {addr}"))?;
+    // With PORT=0 the kernel picks the port: log the one actually bound.
+    let addr = listener
+        .local_addr()
+        .context("the bound listener has no address")?;
     // Without TCP_NODELAY a small response can wait for the client's delayed ACK of the previous one.
     let listener = listener.tap_io(|tcp| {
         if let Err(e) = tcp.set_nodelay(true) {

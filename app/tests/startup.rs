@@ -4,7 +4,7 @@
 mod common;
 
 use std::{
-    io::Read,
+    io::{BufRead, BufReader, Read},
     process::{Command, Stdio},
     time::{Duration, Instant},
 };
@@ -30,7 +30,7 @@ fn failed_start(env: &[(&str, &str)], args: &[&str]) -> (Option<i32>, String) {
 fn configuration_errors_name_the_variable_and_exit_non_zero() {
     let port = free_port().to_string();
     let short = [("PORT", port.as_str()), ("JWT_SECRET", "too-short")];
-    let cases: [(&[(&str, &str)], &str); 7] = [
+    let cases: [(&[(&str, &str)], &str); 8] = [
         (&[("PORT", &port)], "JWT_SECRET"),
         (&short, "JWT_SECRET: the key is 9 bytes"),
         (
@@ -61,6 +61,14 @@ fn configuration_errors_name_the_variable_and_exit_non_zero() {
         (
             &[("PORT", &port), ("JWT_SECRET", SECRET), ("JWT_TTL_SECONDS", "0")],
             "JWT_TTL_SECONDS",
+        ),
+        (
+            &[
+                ("PORT", &port),
+                ("JWT_SECRET", SECRET),
+                ("RUST_LOG", "herd_shop=loud"),
+            ],
+            "RUST_LOG",
         ),
     ];
     for (env, fragment) in cases {
@@ -103,4 +111,45 @@ fn dev_mode_warns_that_the_key_is_random() {
     let log = reader.join().unwrap();
     assert!(log.contains("RANDOM key"), "{log}");
     assert!(log.contains("REDIS_URL is not set"), "{log}");
+}
+
+#[test]
+fn port_zero_logs_the_port_the_kernel_picked_without_colour_codes() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_herd-shop"))
+        .env_clear()
+        .env("PORT", "0")
+        .env("BIND_ADDRESS", "127.0.0.1")
+        .env("JWT_SECRET", SECRET)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let (lines_tx, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let serving = loop {
+        let line = lines
+            .recv_timeout(Duration::from_secs(20))
+            .expect("the shop never logged that it is serving");
+        if line.contains("serving") {
+            break line;
+        }
+    };
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        !serving.contains('\x1b'),
+        "colour codes in a piped log: {serving:?}"
+    );
+    let addr = serving
+        .split_whitespace()
+        .find_map(|word| word.strip_prefix("addr="))
+        .unwrap_or_else(|| panic!("no addr= in {serving:?}"));
+    let port: u16 = addr.rsplit(':').next().unwrap().parse().unwrap();
+    assert_ne!(port, 0, "{serving}");
 }

@@ -1,5 +1,6 @@
 //! Structured logging setup: human-readable text or one JSON object per line, filtered by `RUST_LOG`.
 
+use std::io::IsTerminal;
 use tracing_subscriber::{EnvFilter, fmt, prelude::*};
 
 /// How log lines are written to stderr.
@@ -20,14 +21,23 @@ pub fn init(format: LogFormat) -> anyhow::Result<()> {
     // Span fields (the reconciled object's key) are part of every line in both formats.
     let registry = tracing_subscriber::registry().with(filter);
     match format {
-        LogFormat::Text => registry.with(fmt::layer().with_target(false)).try_init()?,
+        // Colour codes only for a person at a terminal, never into a collected log file.
+        LogFormat::Text => registry
+            .with(
+                fmt::layer()
+                    .with_target(false)
+                    .with_ansi(std::io::stderr().is_terminal())
+                    .with_writer(std::io::stderr),
+            )
+            .try_init()?,
         LogFormat::Json => registry
             .with(
                 fmt::layer()
                     .json()
                     .flatten_event(true)
                     .with_current_span(true)
-                    .with_span_list(false),
+                    .with_span_list(false)
+                    .with_writer(std::io::stderr),
             )
             .try_init()?,
     }
