@@ -19,6 +19,11 @@ struct Rendered {
 /// `examples/bad.yaml: document 2: spec.autoscaling.minReplicas: minReplicas must be <= maxReplicas`; any error
 /// in any document fails the whole stream, so nothing half-rendered reaches `kubectl apply`.
 pub fn render(source: &str, input: &str) -> Result<Vec<Children>, Vec<String>> {
+    if let Some(line) = line_exceeding_flow_depth(input, MAX_FLOW_DEPTH) {
+        return Err(vec![format!(
+            "{source}: line {line}: not valid YAML: brackets nested deeper than {MAX_FLOW_DEPTH} levels"
+        )]);
+    }
     let mut rendered: Vec<Rendered> = Vec::new();
     let mut errors = Vec::new();
     for (index, document) in serde_yaml::Deserializer::from_str(input).enumerate() {
@@ -65,6 +70,31 @@ pub fn render(source: &str, input: &str) -> Result<Vec<Children>, Vec<String>> {
     }
 }
 
+/// Far deeper than any manifest, and than the YAML parser's own limit of 128, which it only reports after
+/// work quadratic in the depth: 200 KB of `[` inside a mapping took minutes.
+const MAX_FLOW_DEPTH: usize = 512;
+
+/// The line where unclosed `[`/`{` first go deeper than `limit`. Brackets in quoted or plain scalars are
+/// counted too, which can only overestimate the depth of a real manifest by its unbalanced brackets.
+fn line_exceeding_flow_depth(input: &str, limit: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut line = 1;
+    for byte in input.bytes() {
+        match byte {
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > limit {
+                    return Some(line);
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            b'\n' => line += 1,
+            _ => {}
+        }
+    }
+    None
+}
+
 /// The children as one YAML stream: per StatelessService its Deployment, Service, HPA and PDB.
 pub fn to_yaml_stream(all: &[Children]) -> Result<String, serde_yaml::Error> {
     let mut out = String::new();
@@ -97,6 +127,8 @@ pub fn to_yaml_stream(all: &[Children]) -> Result<String, serde_yaml::Error> {
 pub fn run(files: &[String], stdin: &mut dyn Read, out: &mut dyn Write, err: &mut dyn Write) -> bool {
     let mut all = Vec::new();
     let mut errors = Vec::new();
+    // Which file each (namespace, name) came from: two files naming one service would overwrite each other.
+    let mut seen: Vec<((Option<String>, Option<String>), String)> = Vec::new();
     for file in files {
         let (source, text) = if file == "-" {
             let mut text = String::new();
@@ -110,7 +142,22 @@ pub fn run(files: &[String], stdin: &mut dyn Read, out: &mut dyn Write, err: &mu
                 Ok(children) if children.is_empty() => {
                     errors.push(format!("{source}: no StatelessService manifest found"));
                 }
-                Ok(children) => all.extend(children),
+                Ok(children) => {
+                    for child in children {
+                        let meta = &child.deployment.metadata;
+                        let key = (meta.namespace.clone(), meta.name.clone());
+                        if let Some((_, first)) = seen.iter().find(|(k, _)| *k == key) {
+                            errors.push(format!(
+                                "{source}: metadata.name: {:?} is also in {first}; their children would \
+                                 overwrite each other",
+                                key.1.clone().unwrap_or_default()
+                            ));
+                            continue;
+                        }
+                        seen.push((key, source.to_string()));
+                        all.push(child);
+                    }
+                }
                 Err(file_errors) => errors.extend(file_errors),
             },
             Err(e) => errors.push(format!("{source}: cannot read: {e}")),
@@ -177,6 +224,40 @@ mod tests {
             errors[0].starts_with("in.yaml: document 2: metadata.name: \"web\" repeats document 1"),
             "{errors:?}"
         );
+    }
+
+    #[test]
+    fn a_name_repeated_in_another_file_is_an_error() {
+        let dir = std::env::temp_dir().join(format!("herd-render-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (a, b) = (dir.join("a.yaml"), dir.join("b.yaml"));
+        std::fs::write(&a, GOOD).unwrap();
+        std::fs::write(&b, GOOD.replace("{name: web}", "{name: api}") + "---\n" + GOOD).unwrap();
+        let files = [a.display().to_string(), b.display().to_string()];
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let ok = run(&files, &mut std::io::empty(), &mut out, &mut err);
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(!ok);
+        assert!(out.is_empty(), "nothing is written when any file fails");
+        assert_eq!(
+            String::from_utf8(err).unwrap(),
+            format!(
+                "{}: metadata.name: \"web\" is also in {}; their children would overwrite each other\n",
+                files[1], files[0]
+            )
+        );
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_before_the_parser_sees_it() {
+        let input = format!("spec: {}", "[".repeat(200_000));
+        let errors = render("in.yaml", &input).unwrap_err();
+        assert_eq!(
+            errors,
+            ["in.yaml: line 1: not valid YAML: brackets nested deeper than 512 levels"]
+        );
+        let balanced = format!("{GOOD}# {}{}\n", "[".repeat(400), "]".repeat(400));
+        assert_eq!(render("in.yaml", &balanced).unwrap().len(), 1);
     }
 
     #[test]
