@@ -45,14 +45,15 @@ async fn method_not_allowed(method: Method, uri: Uri) -> AppError {
 
 /// Parses `limit`/`offset` values shared by the listing routes: not a number is 400, out of range 422.
 fn parse_bounded(name: &str, value: &str, min: usize, max: usize) -> Result<usize, AppError> {
-    let number: usize = value
+    // Signed, so that `-1` is a number out of range (422) like `0`, not "not a number".
+    let number: i64 = value
         .parse()
         .map_err(|_| AppError::BadRequest(format!("{name} must be a whole number, got {value:?}")))?;
-    if !(min..=max).contains(&number) {
-        return Err(AppError::invalid(
+    match usize::try_from(number) {
+        Ok(number) if (min..=max).contains(&number) => Ok(number),
+        _ => Err(AppError::invalid(
             "invalid_query",
             format!("{name} must be between {min} and {max}"),
-        ));
+        )),
     }
-    Ok(number)
 }

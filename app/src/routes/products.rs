@@ -139,6 +139,7 @@ mod tests {
                 .to_string()
         };
         assert!(message(&[("limit", "0")]).contains("limit must be between 1 and 100"));
+        assert!(message(&[("limit", "-1")]).contains("limit must be between 1 and 100"));
         assert!(message(&[("limit", "ten")]).contains("limit must be a whole number"));
         assert!(message(&[("offset", "-1")]).contains("offset"));
         assert!(message(&[("category", "shoes")]).contains("category \"shoes\""));

@@ -79,7 +79,16 @@ async fn bad_listing_parameters_get_clear_errors() {
             StatusCode::BAD_REQUEST,
             "limit must be a whole number",
         ),
-        ("/products?offset=-3", StatusCode::BAD_REQUEST, "offset"),
+        (
+            "/products?limit=-1",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "limit must be between 1 and 100",
+        ),
+        (
+            "/products?offset=-3",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "offset must be between 0",
+        ),
         (
             "/products?category=shoes",
             StatusCode::UNPROCESSABLE_ENTITY,
