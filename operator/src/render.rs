@@ -8,10 +8,13 @@ use serde_json::Value;
 use crate::resources::{self, Children};
 use crate::validation;
 
+/// A StatelessService's namespace (unset: kubectl's current one) and name.
+type ObjectKey = (Option<String>, Option<String>);
+
 /// One StatelessService manifest that passed admission and built, with where it came from.
 struct Rendered {
     document: usize,
-    key: (Option<String>, Option<String>),
+    key: ObjectKey,
     children: Children,
 }
 
@@ -128,7 +131,7 @@ pub fn run(files: &[String], stdin: &mut dyn Read, out: &mut dyn Write, err: &mu
     let mut all = Vec::new();
     let mut errors = Vec::new();
     // Which file each (namespace, name) came from: two files naming one service would overwrite each other.
-    let mut seen: Vec<((Option<String>, Option<String>), String)> = Vec::new();
+    let mut seen: std::collections::BTreeMap<ObjectKey, String> = Default::default();
     for file in files {
         let (source, text) = if file == "-" {
             let mut text = String::new();
@@ -146,7 +149,7 @@ pub fn run(files: &[String], stdin: &mut dyn Read, out: &mut dyn Write, err: &mu
                     for child in children {
                         let meta = &child.deployment.metadata;
                         let key = (meta.namespace.clone(), meta.name.clone());
-                        if let Some((_, first)) = seen.iter().find(|(k, _)| *k == key) {
+                        if let Some(first) = seen.get(&key) {
                             errors.push(format!(
                                 "{source}: metadata.name: {:?} is also in {first}; their children would \
                                  overwrite each other",
@@ -154,7 +157,7 @@ pub fn run(files: &[String], stdin: &mut dyn Read, out: &mut dyn Write, err: &mu
                             ));
                             continue;
                         }
-                        seen.push((key, source.to_string()));
+                        seen.insert(key, source.to_string());
                         all.push(child);
                     }
                 }
