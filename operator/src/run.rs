@@ -136,10 +136,16 @@ pub async fn controller(
             }
         });
     // Readiness waits for caches that never fill while the API server is unreachable; it must not hold up
-    // shutdown, so it runs beside the controller and is dropped once the controller has stopped.
-    let ready = tokio::spawn(ready);
-    run.await;
-    ready.abort();
+    // shutdown, so it is polled beside the controller (in this task, so readiness flips as soon as the caches
+    // sync) and dropped once the controller has stopped.
+    let ready_then_wait = async move {
+        ready.await;
+        std::future::pending::<()>().await
+    };
+    tokio::select! {
+        () = run => {}
+        () = ready_then_wait => {}
+    }
 }
 
 /// A cached, label-filtered watch of one child kind and the stream of its changes (deletes included, so a
