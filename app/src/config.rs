@@ -59,6 +59,11 @@ pub struct Config {
     #[arg(long = "request-timeout-seconds", env = "REQUEST_TIMEOUT_SECONDS", default_value_t = 10,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub request_timeout_seconds: u64,
+    /// Longest a client may take to send a request's headers before the connection is closed; kept below
+    /// SHUTDOWN_TIMEOUT_SECONDS so a half-sent request cannot hold up a shutdown.
+    #[arg(long = "header-read-timeout-seconds", env = "HEADER_READ_TIMEOUT_SECONDS", default_value_t = 5,
+          value_parser = clap::value_parser!(u64).range(1..=300))]
+    pub header_read_timeout_seconds: u64,
     /// Log line format.
     #[arg(long = "log-format", env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -92,6 +97,9 @@ impl Config {
     pub fn request_timeout(&self) -> Duration {
         Duration::from_secs(self.request_timeout_seconds)
     }
+    pub fn header_read_timeout(&self) -> Duration {
+        Duration::from_secs(self.header_read_timeout_seconds)
+    }
     pub fn jwt_ttl(&self) -> Duration {
         Duration::from_secs(self.jwt_ttl_seconds)
     }
@@ -124,6 +132,11 @@ impl Config {
             "{variable}: the key is {} bytes; at least {MIN_SECRET_BYTES} are required",
             secret.len()
         );
+        // A placeholder such as 40 spaces is long enough but guessable by anyone.
+        anyhow::ensure!(
+            secret.iter().any(|b| *b != secret[0]),
+            "{variable}: the key is one byte repeated; use random bytes, e.g. `head -c 32 /dev/urandom | base64`"
+        );
         Ok((secret, source))
     }
 }
@@ -151,11 +164,16 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.starts_with("JWT_SECRET:") && err.contains("5 bytes"), "{err}");
-        let long = "k".repeat(32);
+        let long = "k0".repeat(16);
         assert_eq!(
             parse(&["--jwt-secret", &long]).jwt_secret().unwrap().0,
             long.as_bytes()
         );
+        let placeholder = parse(&["--jwt-secret", &"k".repeat(32)])
+            .jwt_secret()
+            .unwrap_err()
+            .to_string();
+        assert!(placeholder.contains("one byte repeated"), "{placeholder}");
     }
 
     #[test]
@@ -163,11 +181,11 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("herd-shop-secret-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("key");
-        std::fs::write(&path, format!("{}\n", "s".repeat(40))).unwrap();
+        std::fs::write(&path, format!("{}\n", "s1".repeat(20))).unwrap();
         let (key, _) = parse(&["--jwt-secret-file", path.to_str().unwrap()])
             .jwt_secret()
             .unwrap();
-        assert_eq!(key, "s".repeat(40).as_bytes());
+        assert_eq!(key, "s1".repeat(20).as_bytes());
         std::fs::write(&path, "tiny\n").unwrap();
         let err = parse(&["--jwt-secret-file", path.to_str().unwrap()])
             .jwt_secret()

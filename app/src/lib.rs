@@ -9,13 +9,14 @@ pub mod extract;
 pub mod metrics;
 pub mod pricing;
 mod routes;
+pub mod serve;
 pub mod shutdown;
 pub mod state;
 pub mod store;
 
 pub use state::AppState;
 
-/// The whole API as a router, ready for `axum::serve` or `tower::ServiceExt::oneshot`.
+/// The whole API as a router, ready for [`serve::serve`] or `tower::ServiceExt::oneshot`.
 pub fn app(state: AppState) -> axum::Router {
     routes::router(state)
 }

@@ -3,13 +3,13 @@
 use std::{io::IsTerminal, net::SocketAddr, process::ExitCode, sync::Arc};
 
 use anyhow::Context;
-use axum::{http::HeaderValue, serve::ListenerExt};
+use axum::http::HeaderValue;
 use clap::Parser;
 use herd_shop::{
     AppState,
     auth::Auth,
     config::{Config, LogFormat, SecretSource},
-    shutdown,
+    serve, shutdown,
     store::{MemoryStore, RedisStore, Store},
 };
 use tracing_subscriber::EnvFilter;
@@ -72,7 +72,7 @@ async fn run(config: Config) -> anyhow::Result<ExitCode> {
             Arc::new(MemoryStore::new())
         }
     };
-    let pod_name = match config.pod_name.clone() {
+    let pod_name = match config.pod_name.clone().filter(|name| !name.is_empty()) {
         Some(name) => name,
         None => hostname::get()
             .context("POD_NAME is unset and the hostname is unreadable")?
@@ -87,25 +87,20 @@ async fn run(config: Config) -> anyhow::Result<ExitCode> {
     let addr = SocketAddr::new(config.bind_address, config.port);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
-        .with_context(|| format!("PORT: cannot bind {addr}"))?;
+        .with_context(|| format!("BIND_ADDRESS/PORT: cannot bind {addr}"))?;
     // With PORT=0 the kernel picks the port: log the one actually bound.
     let addr = listener
         .local_addr()
         .context("the bound listener has no address")?;
-    // Without TCP_NODELAY a small response can wait for the client's delayed ACK of the previous one.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
-        }
-    });
     tracing::info!(%addr, replica = %pod_name, "serving");
 
     let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel();
-    let server = axum::serve(listener, herd_shop::app(state)).with_graceful_shutdown(shutdown::drain(
-        draining,
-        config.drain_delay(),
-        stopping_tx,
-    ));
+    let server = serve::serve(
+        listener,
+        herd_shop::app(state),
+        config.header_read_timeout(),
+        shutdown::drain(draining, config.drain_delay(), stopping_tx),
+    );
     let timeout = config.shutdown_timeout();
     let deadline = async move {
         // Until the drain delay ends there is no deadline; an error means the server is already gone.
@@ -116,8 +111,7 @@ async fn run(config: Config) -> anyhow::Result<ExitCode> {
         }
     };
     tokio::select! {
-        result = server.into_future() => {
-            result.context("server failed")?;
+        () = server => {
             tracing::info!("all connections closed; exiting");
             Ok(ExitCode::SUCCESS)
         }

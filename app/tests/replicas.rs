@@ -242,3 +242,44 @@ async fn a_request_outliving_the_shutdown_timeout_does_not_keep_the_process_aliv
         "a forced shutdown exits, and says so with a non-zero code"
     );
 }
+
+#[tokio::test]
+async fn a_half_sent_request_is_cut_off_and_does_not_hold_up_shutdown() {
+    let env = [
+        ("DRAIN_DELAY_SECONDS", "0"),
+        ("SHUTDOWN_TIMEOUT_SECONDS", "10"),
+        ("HEADER_READ_TIMEOUT_SECONDS", "1"),
+    ];
+    let mut shop = ShopProcess::start("shop-slowloris", None, &env);
+    shop.wait_ready(&Http::new()).await;
+    let addr = format!("127.0.0.1:{}", shop.port);
+
+    // Headers that never end: the connection must not be held open forever.
+    let mut half = TcpStream::connect(&addr).await.unwrap();
+    half.write_all(b"GET /products HTTP/1.1\r\nhost: shop\r\n")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(10), half.read_to_end(&mut answer)).await;
+    assert!(
+        closed.is_ok(),
+        "a connection that never finished its headers stayed open"
+    );
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 408"),
+        "{answer}"
+    );
+
+    // The same at shutdown: a half-sent request is not in flight and must not turn the exit into a failure.
+    let mut half = TcpStream::connect(&addr).await.unwrap();
+    half.write_all(b"GET /products HTTP/1.1\r\nhost: shop\r\n")
+        .await
+        .unwrap();
+    shop.terminate();
+    assert_eq!(
+        shop.wait_exit(Duration::from_secs(30)).await,
+        Some(0),
+        "graceful exit with code 0"
+    );
+}

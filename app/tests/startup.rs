@@ -30,9 +30,14 @@ fn failed_start(env: &[(&str, &str)], args: &[&str]) -> (Option<i32>, String) {
 fn configuration_errors_name_the_variable_and_exit_non_zero() {
     let port = free_port().to_string();
     let short = [("PORT", port.as_str()), ("JWT_SECRET", "too-short")];
-    let cases: [(&[(&str, &str)], &str); 8] = [
+    let spaces = " ".repeat(40);
+    let cases: [(&[(&str, &str)], &str); 9] = [
         (&[("PORT", &port)], "JWT_SECRET"),
         (&short, "JWT_SECRET: the key is 9 bytes"),
+        (
+            &[("PORT", &port), ("JWT_SECRET", &spaces)],
+            "JWT_SECRET: the key is one byte repeated",
+        ),
         (
             &[
                 ("PORT", &port),

@@ -5,7 +5,12 @@ use herd_operator::{run, telemetry};
 use kube::CustomResourceExt;
 
 #[derive(Parser)]
-#[command(name = "herd-operator", version, about)]
+#[command(
+    name = "herd-operator",
+    version,
+    about,
+    args_conflicts_with_subcommands = true
+)]
 struct Cli {
     /// Log line format of `run` and `metrics-api`.
     #[arg(
@@ -16,6 +21,9 @@ struct Cli {
         global = true
     )]
     log_format: telemetry::LogFormat,
+    /// Without a subcommand, `run`'s flags are taken here: `herd-operator --probe-addr ...` is `run`.
+    #[command(flatten)]
+    run: run::RunArgs,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -34,13 +42,6 @@ enum Command {
         #[arg(short = 'f', long = "filename", required = true)]
         files: Vec<String>,
     },
-}
-
-/// `herd-operator` without a subcommand is `run` with its flags taken from the environment.
-#[derive(Parser)]
-struct DefaultRun {
-    #[command(flatten)]
-    args: run::RunArgs,
 }
 
 #[tokio::main]
@@ -72,7 +73,7 @@ async fn main() -> anyhow::Result<()> {
         }
         None => {
             telemetry::init(cli.log_format)?;
-            run::run(DefaultRun::parse_from(["herd-operator"]).args).await?;
+            run::run(cli.run).await?;
         }
     }
     Ok(())

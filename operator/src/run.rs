@@ -33,7 +33,12 @@ pub struct RunArgs {
     #[arg(long, env = "HERD_PROBE_ADDR", default_value = "0.0.0.0:8081")]
     pub probe_addr: SocketAddr,
     /// /healthz fails once a watch has been failing for longer than this many seconds without a success.
-    #[arg(long, env = "HERD_WATCH_DEAD_AFTER_SECONDS", default_value_t = 120)]
+    #[arg(
+        long,
+        env = "HERD_WATCH_DEAD_AFTER_SECONDS",
+        default_value_t = 120,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
     pub watch_dead_after_seconds: u64,
 }
 

@@ -67,7 +67,8 @@ fn start_against_unreachable_api(dir: &Path, port: u16) -> Child {
     let kubeconfig = dir.join("kubeconfig");
     std::fs::write(&kubeconfig, UNREACHABLE_KUBECONFIG).unwrap();
     Command::new(BIN)
-        .args(["run", "--probe-addr", &format!("127.0.0.1:{port}")])
+        // No subcommand: `run` is the default and takes its flags at the top level too.
+        .args(["--probe-addr", &format!("127.0.0.1:{port}")])
         .env("KUBECONFIG", &kubeconfig)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
@@ -111,4 +112,22 @@ fn sigterm_stops_an_operator_that_never_reached_the_api_server() {
     std::fs::remove_dir_all(&dir).ok();
     let status = status.expect("operator still running 60 s after SIGTERM");
     assert!(status.success(), "operator exited with {status}");
+}
+
+#[test]
+fn out_of_range_settings_are_refused_before_connecting() {
+    for args in [
+        &["run", "--watch-dead-after-seconds", "0"][..],
+        &["--probe-addr", "not-an-address"][..],
+        &["--probe-addr", "127.0.0.1:1", "crd"][..],
+    ] {
+        let output = Command::new(BIN)
+            .args(args)
+            .env("KUBECONFIG", "/nonexistent")
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.starts_with("error:"), "{args:?}: {stderr}");
+    }
 }

@@ -55,6 +55,7 @@ const VARIANTS: &[(&str, &[&str])] = &[
             "image.repository=registry.example.com/herd-operator",
             "image.digest=sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
             "imagePullSecrets[0]=regcred",
+            "imagePullSecrets[1].name=mirror",
             "nodeSelector.kubernetes\\.io/os=linux",
             "tolerations[0].key=dedicated,tolerations[0].operator=Exists,tolerations[0].effect=NoSchedule",
             "podLabels.team=platform",
@@ -95,6 +96,18 @@ const BAD_VALUES: &[(&str, &[&str])] = &[
         &["additional properties 'replicaCount' not allowed"],
     ),
     ("resources=null", &["missing property 'resources'"]),
+    (
+        "podLabels.app\\.kubernetes\\.io/name=evil",
+        &["podLabels.app.kubernetes.io/name: the chart sets this label itself"],
+    ),
+    (
+        "metricsApi.tls.secretName=mine,metricsApi.tls.caBundle=not-base64",
+        &["/metricsApi/tls/caBundle", "does not match pattern"],
+    ),
+    (
+        "metricsApi.tls.caBundle=Zm9vYmFy",
+        &["metricsApi.tls.caBundle is the CA of metricsApi.tls.secretName's certificate"],
+    ),
     ("image.tag=v1 beta", &["/image/tag", "does not match pattern"]),
     (
         "fullnameOverride=Bad_Name",
@@ -124,6 +137,10 @@ fn main() -> ExitCode {
             service_monitor_only_when_enabled,
         ),
         Trial::test("own_service_account_is_used_and_not_created", own_service_account),
+        Trial::test(
+            "no_rbac_objects_without_rbac_create",
+            no_rbac_objects_without_rbac_create,
+        ),
         Trial::test("notes_tell_the_next_steps", notes_tell_the_next_steps),
         Trial::test("examples_redis_validates", examples_redis_validates),
         Trial::test(
@@ -520,6 +537,34 @@ fn service_monitor_only_when_enabled() -> Result<(), Failed> {
         monitor["spec"]["selector"]["matchLabels"]["app.kubernetes.io/instance"]
             == service["metadata"]["labels"]["app.kubernetes.io/instance"],
         "ServiceMonitor does not select the metrics Service"
+    );
+    Ok(())
+}
+
+/// `rbac.create=false` is for clusters where the installer may not create RBAC at all: the metrics source's
+/// bindings must be left out too, not only the operator's.
+fn no_rbac_objects_without_rbac_create() -> Result<(), Failed> {
+    let docs = render(&["rbac.create=false"])?;
+    let rbac: Vec<String> = docs
+        .iter()
+        .filter(|d| {
+            d["apiVersion"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("rbac.authorization.k8s.io/")
+        })
+        .map(|d| {
+            format!(
+                "{} {}",
+                kind_of(d),
+                d["metadata"]["name"].as_str().unwrap_or_default()
+            )
+        })
+        .collect();
+    ensure!(rbac.is_empty(), "rbac.create=false still renders {rbac:?}");
+    ensure!(
+        docs.iter().any(is_metrics_api),
+        "the metrics source itself is still installed"
     );
     Ok(())
 }

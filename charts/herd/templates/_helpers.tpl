@@ -36,6 +36,21 @@ app.kubernetes.io/component: operator
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 
+{{/* The chart's labels plus podLabels. A podLabel repeating one of the chart's keys would be a duplicate YAML
+     key and could change the pods' selector labels, so it is refused. */}}
+{{- define "herd.podLabels" -}}
+{{- $own := include "herd.labels" . | fromYaml }}
+{{- range $key, $value := .Values.podLabels }}
+{{- if hasKey $own $key }}
+{{- fail (printf "podLabels.%s: the chart sets this label itself (it identifies and selects the operator's pods)" $key) }}
+{{- end }}
+{{- end }}
+{{- include "herd.labels" . }}
+{{- with .Values.podLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
 {{- define "herd.serviceAccountName" -}}
 {{- if .Values.serviceAccount.create }}
 {{- default (include "herd.fullname" .) .Values.serviceAccount.name }}

@@ -83,6 +83,31 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 }
 
 impl MetricsApiArgs {
+    /// Settings that parse but cannot work together; checked before the API server is contacted.
+    pub fn check(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            (1..=1024).contains(&self.scrape_concurrency),
+            "--scrape-concurrency {} must be between 1 and 1024",
+            self.scrape_concurrency
+        );
+        anyhow::ensure!(
+            self.scrape_timeout <= self.scrape_interval,
+            "--scrape-timeout {:?} is longer than --scrape-interval {:?}: scrapes of one pod would overlap",
+            self.scrape_timeout,
+            self.scrape_interval
+        );
+        // A rate needs two samples of the counter inside the window.
+        anyhow::ensure!(
+            self.rate_window >= self.scrape_interval * 2,
+            "--rate-window {:?} must be at least twice --scrape-interval {:?}: the rate needs two scrapes \
+             inside the window, or the HPA never gets a value",
+            self.rate_window,
+            self.scrape_interval
+        );
+        tls::check(&self.serving_cert())?;
+        Ok(())
+    }
+
     fn serving_cert(&self) -> ServingCert {
         match (&self.tls_cert_file, &self.tls_private_key_file) {
             (Some(cert), Some(key)) => ServingCert::Files {
@@ -106,6 +131,7 @@ impl MetricsApiArgs {
 
 /// Runs until a task fails or SIGTERM/ctrl-c arrives.
 pub async fn run(args: MetricsApiArgs) -> anyhow::Result<()> {
+    args.check()?;
     let client = Client::try_default()
         .await
         .context("connecting to the Kubernetes API")?;
@@ -233,6 +259,55 @@ mod tests {
         assert_eq!(parse_duration("7"), Ok(Duration::from_secs(7)));
         for bad in ["", "0s", "5h", "fast", "-1s"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: MetricsApiArgs,
+    }
+
+    fn checked(flags: &[&str]) -> Result<(), String> {
+        use clap::Parser;
+        let cli = Cli::try_parse_from(std::iter::once("metrics-api").chain(flags.iter().copied()))
+            .map_err(|e| e.to_string())?;
+        cli.args.check().map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn settings_that_cannot_work_together_are_refused() {
+        assert_eq!(checked(&[]), Ok(()));
+        assert_eq!(
+            checked(&["--rate-window", "10s", "--scrape-interval", "5s"]),
+            Ok(())
+        );
+        let cases: [(&[&str], &str); 4] = [
+            (
+                &["--rate-window", "1s"],
+                "--rate-window 1s must be at least twice --scrape-interval 5s",
+            ),
+            (
+                &["--scrape-timeout", "10s"],
+                "--scrape-timeout 10s is longer than --scrape-interval 5s",
+            ),
+            (
+                &["--scrape-concurrency", "0"],
+                "--scrape-concurrency 0 must be between 1 and 1024",
+            ),
+            (
+                &[
+                    "--tls-cert-file",
+                    "/etc/hostname",
+                    "--tls-private-key-file",
+                    "/etc/hostname",
+                ],
+                "--tls-cert-file /etc/hostname",
+            ),
+        ];
+        for (flags, message) in cases {
+            let error = checked(flags).unwrap_err();
+            assert!(error.starts_with(message), "{flags:?}: {error}");
         }
     }
 }

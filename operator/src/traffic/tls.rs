@@ -3,7 +3,7 @@
 
 use super::auth::PeerIdentity;
 use axum::{Extension, Router};
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
 use rustls::pki_types::pem::PemObject;
@@ -42,6 +42,12 @@ pub enum ServingCert {
 
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// Reads the serving certificate and key as the server will, so bad files fail the start before anything
+/// else is contacted.
+pub fn check(cert: &ServingCert) -> Result<(), TlsError> {
+    load(cert).map(|_| ())
 }
 
 fn load(cert: &ServingCert) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), TlsError> {
@@ -147,10 +153,13 @@ pub async fn serve(listener: TcpListener, config: Arc<ServerConfig>, router: Rou
                 None => router,
             };
             let service = TowerToHyperService::new(router);
-            if let Err(error) = auto::Builder::new(TokioExecutor::new())
-                .serve_connection(TokioIo::new(tls), service)
-                .await
-            {
+            let mut builder = auto::Builder::new(TokioExecutor::new());
+            // As for the handshake: a client that never finishes its headers does not keep its task forever.
+            builder
+                .http1()
+                .timer(TokioTimer::new())
+                .header_read_timeout(Duration::from_secs(10));
+            if let Err(error) = builder.serve_connection(TokioIo::new(tls), service).await {
                 tracing::debug!(%remote, %error, "connection ended with an error");
             }
         });
