@@ -10,7 +10,7 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use super::{InvalidSpec, child_metadata, image, labels, quantity};
+use super::{InvalidSpec, child_metadata, image, labels, pod_checks, quantity};
 use crate::crd::StatelessService;
 
 /// Name of the one container in every pod (`kubectl logs -c app`).
@@ -177,8 +177,7 @@ fn check_resources(resources: &ResourceRequirements) -> Result<(), InvalidSpec> 
             let mut parsed = BTreeMap::new();
             for (resource, value) in map.into_iter().flatten() {
                 let field = format!("spec.resources.{kind}.{resource}");
-                labels::check_qualified_name(resource)
-                    .map_err(|e| InvalidSpec::new(&field, format!("resource name {e}")))?;
+                pod_checks::check_resource_name(resource).map_err(|e| InvalidSpec::new(&field, e))?;
                 let amount = quantity::parse_quantity(&value.0).map_err(|e| InvalidSpec::new(&field, e))?;
                 if amount < 0.0 {
                     return Err(InvalidSpec::new(
@@ -192,6 +191,8 @@ fn check_resources(resources: &ResourceRequirements) -> Result<(), InvalidSpec> 
         };
     let requests = parse_all("requests", resources.requests.as_ref())?;
     let limits = parse_all("limits", resources.limits.as_ref())?;
+    pod_checks::check_non_overcommittable(&requests, &limits)?;
+    pod_checks::check_no_claims(resources)?;
     for (resource, request) in &requests {
         if let Some(limit) = limits.get(resource)
             && request > limit
@@ -241,6 +242,7 @@ fn check_env(env: &[EnvVar]) -> Result<(), InvalidSpec> {
                     "must set exactly one of configMapKeyRef, secretKeyRef, fieldRef and resourceFieldRef",
                 ));
             }
+            pod_checks::check_value_from(&format!("spec.env[{i}].valueFrom"), from)?;
         }
     }
     Ok(())
@@ -271,6 +273,12 @@ fn check_env_from(sources: &[EnvFromSource]) -> Result<(), InvalidSpec> {
                 format!("spec.envFrom[{i}]"),
                 "must set exactly one of configMapRef and secretRef",
             ));
+        }
+        if let Some(reference) = &source.config_map_ref {
+            pod_checks::check_object_name(&format!("spec.envFrom[{i}].configMapRef.name"), &reference.name)?;
+        }
+        if let Some(reference) = &source.secret_ref {
+            pod_checks::check_object_name(&format!("spec.envFrom[{i}].secretRef.name"), &reference.name)?;
         }
         if let Some(prefix) = source.prefix.as_deref().filter(|p| !p.is_empty()) {
             check_env_name(prefix).map_err(|e| InvalidSpec::new(format!("spec.envFrom[{i}].prefix"), e))?;
@@ -495,6 +503,66 @@ mod tests {
                 json!({"image": "web", "podAnnotations": {"a/b/c": "x"}}),
                 "spec.podAnnotations[a/b/c]",
                 "key",
+            ),
+            (
+                json!({"image": "web", "resources": {"requests": {"gpu": 2}}}),
+                "spec.resources.requests.gpu",
+                "not a container resource",
+            ),
+            (
+                json!({"image": "web", "resources": {"limits": {"example.com/gpu": "500m"}}}),
+                "spec.resources.limits.example.com/gpu",
+                "whole number",
+            ),
+            (
+                json!({"image": "web", "resources": {"requests": {"example.com/gpu": 1}}}),
+                "spec.resources.limits.example.com/gpu",
+                "Required value",
+            ),
+            (
+                json!({"image": "web", "resources": {"requests": {"hugepages-2Mi": "2Mi"}, "limits": {"hugepages-2Mi": "4Mi"}}}),
+                "spec.resources.requests.hugepages-2Mi",
+                "must equal the limit",
+            ),
+            (
+                json!({"image": "web", "resources": {"claims": [{"name": "gpu"}]}}),
+                "spec.resources.claims",
+                "no resourceClaims",
+            ),
+            (
+                json!({"image": "web", "env": [{"name": "A", "valueFrom": {"fieldRef": {"fieldPath": "bogus"}}}]}),
+                "spec.env[0].valueFrom.fieldRef.fieldPath",
+                "not a supported field",
+            ),
+            (
+                json!({"image": "web", "env": [{"name": "A", "valueFrom": {"fieldRef": {"fieldPath": "metadata.labels['bad key']"}}}]}),
+                "spec.env[0].valueFrom.fieldRef.fieldPath",
+                "name part",
+            ),
+            (
+                json!({"image": "web", "env": [{"name": "A", "valueFrom": {"resourceFieldRef": {"resource": "limits.gpu"}}}]}),
+                "spec.env[0].valueFrom.resourceFieldRef.resource",
+                "not supported",
+            ),
+            (
+                json!({"image": "web", "env": [{"name": "A", "valueFrom": {"resourceFieldRef": {"containerName": "sidecar", "resource": "limits.cpu"}}}]}),
+                "spec.env[0].valueFrom.resourceFieldRef.containerName",
+                "not a container of the pod",
+            ),
+            (
+                json!({"image": "web", "env": [{"name": "A", "valueFrom": {"secretKeyRef": {"name": "Bad Name", "key": "k"}}}]}),
+                "spec.env[0].valueFrom.secretKeyRef.name",
+                "\"Bad Name\"",
+            ),
+            (
+                json!({"image": "web", "env": [{"name": "A", "valueFrom": {"configMapKeyRef": {"name": "cfg", "key": "bad key"}}}]}),
+                "spec.env[0].valueFrom.configMapKeyRef.key",
+                "not a valid key",
+            ),
+            (
+                json!({"image": "web", "envFrom": [{"secretRef": {"name": "Secret_1"}}]}),
+                "spec.envFrom[0].secretRef.name",
+                "\"Secret_1\"",
             ),
             (
                 json!({"image": "web", "serviceAccountName": "Web_SA"}),

@@ -5,6 +5,7 @@ mod hpa;
 pub mod image;
 pub mod labels;
 mod pdb;
+mod pod_checks;
 pub mod quantity;
 mod service;
 
