@@ -32,9 +32,17 @@ pub fn render(source: &str, input: &str) -> Result<Vec<Children>, Vec<String>> {
     for (index, document) in serde_yaml::Deserializer::from_str(input).enumerate() {
         let number = index + 1;
         let at = |what: &dyn std::fmt::Display| format!("{source}: document {number}: {what}");
-        let manifest = match Value::deserialize(document) {
-            Ok(Value::Null) => continue,
-            Ok(manifest) => manifest,
+        // Read as YAML first: its mapping refuses duplicate keys, and `.nan`/`.inf` would silently turn into
+        // null on the way to JSON.
+        let manifest = match serde_yaml::Value::deserialize(document) {
+            Ok(serde_yaml::Value::Null) => continue,
+            Ok(yaml) => match yaml_to_json(&yaml, "") {
+                Ok(manifest) => manifest,
+                Err(e) => {
+                    errors.push(at(&e));
+                    continue;
+                }
+            },
             Err(e) => {
                 // The parser cannot resynchronize after a syntax error, so later documents are unreadable too.
                 errors.push(at(&format!("not valid YAML: {e}")));
@@ -71,6 +79,60 @@ pub fn render(source: &str, input: &str) -> Result<Vec<Children>, Vec<String>> {
     } else {
         Err(errors)
     }
+}
+
+/// The JSON the API server would receive (kubectl converts the same way), or the field that JSON cannot
+/// carry.
+fn yaml_to_json(yaml: &serde_yaml::Value, path: &str) -> Result<Value, String> {
+    use serde_yaml::Value as Yaml;
+    let field = |key: &str| {
+        if path.is_empty() {
+            key.to_string()
+        } else {
+            format!("{path}.{key}")
+        }
+    };
+    Ok(match yaml {
+        Yaml::Null => Value::Null,
+        Yaml::Bool(b) => Value::Bool(*b),
+        Yaml::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                Value::from(i)
+            } else if let Some(u) = n.as_u64() {
+                Value::from(u)
+            } else {
+                let f = n.as_f64().unwrap_or(f64::NAN);
+                serde_json::Number::from_f64(f)
+                    .map(Value::Number)
+                    .ok_or_else(|| format!("{path}: {n} is not a number JSON can carry"))?
+            }
+        }
+        Yaml::String(s) => Value::String(s.clone()),
+        Yaml::Sequence(items) => Value::Array(
+            items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| yaml_to_json(item, &format!("{path}[{i}]")))
+                .collect::<Result<_, _>>()?,
+        ),
+        Yaml::Mapping(mapping) => {
+            let mut object = serde_json::Map::new();
+            for (key, value) in mapping {
+                let key = match key {
+                    Yaml::String(s) => s.clone(),
+                    Yaml::Number(n) => n.to_string(),
+                    Yaml::Bool(b) => b.to_string(),
+                    other => {
+                        return Err(format!("{path}: a mapping key must be a string, got {other:?}"));
+                    }
+                };
+                let value = yaml_to_json(value, &field(&key))?;
+                object.insert(key, value);
+            }
+            Value::Object(object)
+        }
+        Yaml::Tagged(tagged) => yaml_to_json(&tagged.value, path)?,
+    })
 }
 
 /// Far deeper than any manifest, and than the YAML parser's own limit of 128, which it only reports after
@@ -261,6 +323,26 @@ mod tests {
         );
         let balanced = format!("{GOOD}# {}{}\n", "[".repeat(400), "]".repeat(400));
         assert_eq!(render("in.yaml", &balanced).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn duplicate_keys_and_numbers_json_cannot_carry_are_errors() {
+        let duplicate = GOOD.replace("spec: {image: web}", "spec: {image: web, image: api}");
+        let errors = render("in.yaml", &duplicate).unwrap_err();
+        assert!(
+            errors[0].starts_with("in.yaml: document 1: not valid YAML") && errors[0].contains("duplicate"),
+            "{errors:?}"
+        );
+        let nan = GOOD.replace(
+            "spec: {image: web}",
+            "spec: {image: web, autoscaling: {enabled: true, targetRequestsPerSecond: .nan}}",
+        );
+        assert_eq!(
+            render("in.yaml", &nan).unwrap_err(),
+            [
+                "in.yaml: document 1: spec.autoscaling.targetRequestsPerSecond: .nan is not a number JSON can carry"
+            ]
+        );
     }
 
     #[test]
