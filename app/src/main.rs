@@ -1,6 +1,6 @@
 //! herd-shop's entry point: configuration, logging, the listener and graceful shutdown.
 
-use std::{io::IsTerminal, net::SocketAddr, process::ExitCode, sync::Arc};
+use std::{io::IsTerminal, net::SocketAddr, process::ExitCode, sync::Arc, time::Duration};
 
 use anyhow::Context;
 use axum::http::HeaderValue;
@@ -72,6 +72,20 @@ async fn run(config: Config) -> anyhow::Result<ExitCode> {
             Arc::new(MemoryStore::new())
         }
     };
+    if store.is_shared() {
+        // Not fatal (Redis may start after the shop), but a wrong password or database index is permanent:
+        // say so at once instead of only in a readiness probe nobody reads.
+        match tokio::time::timeout(Duration::from_secs(2), store.ping()).await {
+            Ok(Ok(())) => tracing::info!("REDIS_URL: Redis answered"),
+            Ok(Err(e)) => tracing::warn!(
+                error = %e,
+                "REDIS_URL: Redis did not accept this replica at start; it stays unready until it does"
+            ),
+            Err(_) => tracing::warn!(
+                "REDIS_URL: no answer from Redis within 2 s at start; unready until it answers"
+            ),
+        }
+    }
     let pod_name = match config.pod_name.clone().filter(|name| !name.is_empty()) {
         Some(name) => name,
         None => hostname::get()

@@ -239,3 +239,16 @@ async fn futures_join<T: Send + 'static>(tasks: impl Iterator<Item = tokio::task
     }
     out
 }
+
+#[tokio::test]
+async fn readiness_names_a_permanent_redis_misconfiguration() {
+    let Some(redis) = RedisServer::start() else { return };
+    // redis-server has 16 databases: index 99 is refused on every connection, not a passing outage.
+    let url = format!("{}99", redis.url());
+    let store = RedisStore::new(&url).unwrap();
+    let app = herd_shop::app(state_with(Arc::new(store), Duration::from_secs(10)));
+    let ready = call(&app, Method::GET, "/readyz", None, None).await;
+    assert_eq!(ready.status, StatusCode::SERVICE_UNAVAILABLE);
+    let message = ready.json["message"].as_str().unwrap();
+    assert!(message.contains("DB index is out of range"), "{message}");
+}

@@ -29,8 +29,9 @@ async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, AppError> 
         Ok(Ok(())) => {}
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "not ready: store ping failed");
+            // The cause tells a wrong password or database index apart from an outage.
             return Err(AppError::NotReady(format!(
-                "{} store unreachable",
+                "{} store unreachable: {e}",
                 state.store.kind()
             )));
         }
