@@ -3,6 +3,7 @@
 use crate::apply::{self, Change, ChangeKind, ChildStores, FIELD_MANAGER, Verified};
 use crate::crd::{StatelessService, condition};
 use crate::error::{Error, Result};
+use crate::events::EventRecorder;
 use crate::metrics::{Metrics, Outcome};
 use crate::resources;
 use crate::status::{self, Problem};
@@ -12,7 +13,7 @@ use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::events::{Event, EventType, Reporter};
 use kube::runtime::reflector::ObjectRef;
 use kube::{Client, Resource, ResourceExt};
 use std::collections::HashMap;
@@ -29,7 +30,7 @@ pub const MAX_BACKOFF: Duration = Duration::from_secs(300);
 /// What every reconcile shares.
 pub struct Context {
     pub client: Client,
-    pub recorder: Recorder,
+    pub recorder: EventRecorder,
     pub metrics: Arc<Metrics>,
     pub children: ChildStores,
     /// Children already compared with their desired state at their current resourceVersion.
@@ -45,7 +46,7 @@ impl Context {
             instance: std::env::var("POD_NAME").ok(),
         };
         Self {
-            recorder: Recorder::new(client.clone(), reporter),
+            recorder: EventRecorder::new(client.clone(), reporter),
             client,
             metrics,
             children,

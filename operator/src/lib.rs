@@ -4,6 +4,7 @@ pub mod apply;
 pub mod controller;
 pub mod crd;
 pub mod error;
+pub mod events;
 #[cfg(test)]
 mod fixtures;
 pub mod http;
