@@ -103,7 +103,8 @@ macro_rules! int_or_percent_rule {
          (!('app.kubernetes.io/managed-by' in self.spec.podLabels) || self.spec.podLabels['app.kubernetes.io/managed-by'] == 'herd-operator'))"
     ).message(
         "podLabels cannot give app.kubernetes.io/name, app.kubernetes.io/instance or \
-         app.kubernetes.io/managed-by a value other than herd's: they select the pods"
+         app.kubernetes.io/managed-by a value other than herd's (the StatelessService's name, its name, \
+         herd-operator): they select the pods"
     ).field_path(".spec.podLabels")
 )]
 #[x_kube(validation = Rule::new(
@@ -156,7 +157,8 @@ pub struct StatelessServiceSpec {
     pub resources: Option<ResourceRequirements>,
 
     /// Extra labels for the pods. herd's own `app.kubernetes.io/name`, `instance` and `managed-by` labels
-    /// select the pods: they may be repeated here only with herd's values.
+    /// select the pods: they may be repeated here only with herd's values (the StatelessService's name for
+    /// `name` and `instance`, `herd-operator` for `managed-by`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(extend("maxProperties" = 64))]
     pub pod_labels: Option<BTreeMap<String, String>>,

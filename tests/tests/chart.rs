@@ -97,6 +97,14 @@ const BAD_VALUES: &[(&str, &[&str])] = &[
     ),
     ("resources=null", &["missing property 'resources'"]),
     (
+        "podLabels.team=-bad",
+        &["/podLabels/team", "does not match pattern"],
+    ),
+    (
+        "fullnameOverride=1abc",
+        &["/fullnameOverride", "does not match pattern"],
+    ),
+    (
         "podLabels.app\\.kubernetes\\.io/name=evil",
         &["podLabels.app.kubernetes.io/name: the chart sets this label itself"],
     ),
